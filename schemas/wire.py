@@ -1,0 +1,78 @@
+"""How events travel through Kafka: which topic, which key, and NDJSON values holding 1..N events.
+
+A message value is one or more canonical events as NDJSON (one JSON object per line, `\\n`-separated, a
+trailing newline allowed). Every event of a message belongs to the same partition; a message holding one
+post's events carries that post's key. The record timestamp is the event time of the first event. Batching
+several events per message is what makes the stream processors fast: faust pays ~45 us per message
+whatever it carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import orjson
+
+from schemas.errors import InvalidEvent
+from schemas.event import CanonicalEvent, EventType
+from schemas.validation import parse_line
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """The pipeline's topic names; a deployment may prefix or rename them, the roles stay."""
+
+    likes: str = "likes"
+    comments: str = "comments"
+    reposts: str = "reposts"
+    posts: str = "posts"
+    alerts: str = "alerts"
+    dead_letters: str = "dead-letters"
+
+    def for_type(self, event_type: EventType) -> str:
+        if event_type in (EventType.LIKE, EventType.UNLIKE):
+            return self.likes
+        if event_type.is_comment:
+            return self.comments
+        if event_type is EventType.REPOST:
+            return self.reposts
+        return self.posts
+
+    @property
+    def event_topics(self) -> tuple[str, ...]:
+        return (self.likes, self.comments, self.reposts, self.posts)
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return (*self.event_topics, self.alerts, self.dead_letters)
+
+
+def encode_event(event: CanonicalEvent) -> bytes:
+    return orjson.dumps(event.to_wire())
+
+
+def encode_message(events: Iterable[CanonicalEvent]) -> bytes:
+    """One Kafka message value: the events as NDJSON, each line ending in a newline."""
+    return b"".join(orjson.dumps(e.to_wire()) + b"\n" for e in events)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A line of a message that broke the contract: its 1-based line number, raw bytes and reason."""
+
+    line: int
+    raw: bytes
+    error: InvalidEvent
+
+
+def decode_message(value: bytes) -> Iterator[CanonicalEvent | Rejected]:
+    """Yields each line of a message value as an event, or as `Rejected` with the reason; never raises
+    for bad content, so one bad line cannot hide its good neighbours."""
+    for line_no, raw in enumerate(value.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            yield parse_line(raw)
+        except InvalidEvent as exc:
+            yield Rejected(line_no, raw, exc.at_line(line_no))

@@ -1,0 +1,46 @@
+"""Messages on Kafka: NDJSON of 1..N events, routed to the topic for their type."""
+
+from __future__ import annotations
+
+from schemas import CanonicalEvent, EventType, Rejected, Topics, decode_message, encode_message, validate
+from tests.events import wire
+
+
+def test_message_of_many_events_round_trips() -> None:
+    events = [validate(wire("like", event_id=f"e{i}", ts=1_795_000_000_000 + i)) for i in range(5)]
+    value = encode_message(events)
+    assert value.count(b"\n") == 5
+    assert list(decode_message(value)) == events
+
+
+def test_single_event_without_trailing_newline_is_accepted() -> None:
+    event = validate(wire("repost"))
+    value = encode_message([event]).rstrip(b"\n")
+    assert list(decode_message(value)) == [event]
+
+
+def test_bad_line_is_reported_and_neighbours_survive() -> None:
+    good = [validate(wire("like", event_id=f"e{i}")) for i in range(2)]
+    value = encode_message(good[:1]) + b'{"event_id": "broken"}\n' + encode_message(good[1:])
+    decoded = list(decode_message(value))
+    assert decoded[0] == good[0] and decoded[2] == good[1]
+    rejected = decoded[1]
+    assert isinstance(rejected, Rejected)
+    assert rejected.line == 2
+    assert rejected.raw == b'{"event_id": "broken"}'
+    assert rejected.error.field == "type" and rejected.error.reason.startswith("line 2: field 'type'")
+
+
+def test_each_type_has_a_topic() -> None:
+    topics = Topics()
+    assert topics.for_type(EventType.LIKE) == topics.for_type(EventType.UNLIKE) == "likes"
+    assert {
+        topics.for_type(t) for t in (EventType.COMMENT, EventType.COMMENT_EDIT, EventType.COMMENT_DELETE)
+    } == {"comments"}
+    assert topics.for_type(EventType.REPOST) == "reposts"
+    assert set(topics.all) >= {"likes", "comments", "reposts", "alerts", "dead-letters"}
+
+
+def test_comment_fields_stay_off_non_comment_events() -> None:
+    like = CanonicalEvent("e", EventType.LIKE, "vk", "c", "p", "u", 1_795_000_000_000)
+    assert "comment_id" not in like.to_wire() and "by_community" not in like.to_wire()
