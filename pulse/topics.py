@@ -1,0 +1,83 @@
+"""Creating and describing the pipeline's topics on any Kafka cluster (the local broker or a real one)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+from pydantic import BaseModel, Field
+
+from pulse.errors import TopicError
+from schemas import KafkaSettings, Topics
+
+
+class TopicSettings(BaseModel):
+    """Partition counts bound how many workers can share the load: one partition feeds at most one worker."""
+
+    event_partitions: int = Field(default=4, ge=1, le=1024)
+    alert_partitions: int = Field(default=1, ge=1, le=1024)
+    dead_letter_partitions: int = Field(default=1, ge=1, le=1024)
+    replication_factor: int = Field(default=1, ge=1, le=16)
+
+    def partitions(self, topics: Topics) -> dict[str, int]:
+        wanted = dict.fromkeys(topics.event_topics, self.event_partitions)
+        wanted[topics.alerts] = self.alert_partitions
+        wanted[topics.dead_letters] = self.dead_letter_partitions
+        return wanted
+
+
+@dataclass(frozen=True, slots=True)
+class TopicInfo:
+    name: str
+    partitions: int
+
+
+def ensure_topics(kafka: KafkaSettings, wanted: Mapping[str, int], replication_factor: int) -> list[str]:
+    """Creates whichever of `wanted` (name -> partitions) are missing; returns the names created.
+
+    An existing topic is left as it is: changing a topic's partition count moves keys between partitions
+    and breaks per-post ordering, so that is an operator's decision, not a side effect of starting up.
+    """
+    admin = _admin(kafka)
+    try:
+        existing = set(admin.list_topics())
+        missing = [
+            NewTopic(name, partitions, replication_factor)
+            for name, partitions in wanted.items()
+            if name not in existing
+        ]
+        created = []
+        for topic in missing:
+            try:
+                admin.create_topics([topic])
+                created.append(topic.name)
+            except TopicAlreadyExistsError:
+                pass  # another process created it between our listing and this call: the outcome we wanted
+        return created
+    except KafkaError as exc:
+        raise TopicError(f"cannot create topics on {kafka.bootstrap_servers}: {exc}") from exc
+    finally:
+        admin.close()
+
+
+def describe_topics(kafka: KafkaSettings) -> list[TopicInfo]:
+    """Every non-internal topic with its partition count, sorted by name."""
+    admin = _admin(kafka)
+    try:
+        names = [name for name in admin.list_topics() if not name.startswith("__")]
+        described = admin.describe_topics(names) if names else []
+        return sorted((TopicInfo(d["name"], len(d["partitions"])) for d in described), key=lambda t: t.name)
+    except KafkaError as exc:
+        raise TopicError(f"cannot describe topics on {kafka.bootstrap_servers}: {exc}") from exc
+    finally:
+        admin.close()
+
+
+def _admin(kafka: KafkaSettings) -> KafkaAdminClient:
+    try:
+        return KafkaAdminClient(**kafka.client_config())
+    except (KafkaError, OSError) as exc:
+        raise TopicError(f"cannot reach Kafka at {kafka.bootstrap_servers}: {exc}") from exc
