@@ -1,0 +1,234 @@
+"""The `pulse` command line: the one entry point that reads settings and wires the packages together."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+import click
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from pipeline import PipelineError, apply_migrations, connect
+from pulse import logs
+from pulse.errors import PulseError
+from pulse.local_kafka import LocalKafka
+from pulse.settings import Settings, load
+from pulse.topics import describe_topics, ensure_topics
+from schemas import InvalidEvent, SchemaError, Topics, parse_line
+
+console = Console()
+
+
+class _Context:
+    def __init__(self, overrides: dict[str, Any]) -> None:
+        self.overrides = overrides
+
+    def settings(self, **more: Any) -> Settings:
+        merged = {**self.overrides, **{k: v for k, v in more.items() if v is not None}}
+        try:
+            return load(**merged)
+        except ValidationError as exc:
+            raise click.UsageError(f"invalid settings:\n{exc}") from None
+
+
+def _fail_cleanly(func: Any) -> Any:
+    """Our own errors are messages for the user, not tracebacks."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (PulseError, PipelineError, SchemaError) as exc:
+            console.print(f"[red]error:[/red] {exc}", highlight=False)
+            sys.exit(1)
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    help="Where local state lives (broker data, the embedded ClickHouse store). Env: PULSE_STATE_DIR. Default: .pulse",
+)
+@click.option(
+    "--kafka",
+    "bootstrap",
+    metavar="HOST:PORT[,...]",
+    help="Kafka bootstrap servers. Env: PULSE_KAFKA__BOOTSTRAP_SERVERS. Default: 127.0.0.1:9092 (the local broker)",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+    help="Env: PULSE_LOG_LEVEL. Default: INFO",
+)
+@click.pass_context
+def main(ctx: click.Context, state_dir: Path | None, bootstrap: str | None, log_level: str | None) -> None:
+    """community-pulse: likes, comments and reposts from social-network communities through Kafka,
+    rolling engagement, unanswered-comment alerts and ClickHouse analytics.
+
+    Every option can also be set in the environment (PULSE_*); see docs/settings.md.
+    """
+    overrides: dict[str, Any] = {"state_dir": state_dir, "log_level": log_level}
+    if bootstrap:
+        overrides["kafka"] = {"bootstrap_servers": bootstrap}
+    ctx.obj = _Context(overrides)
+    logs.configure(ctx.obj.settings().log_level)
+
+
+@main.group()
+def kafka() -> None:
+    """Run a real single-node Kafka broker locally (KRaft, from Maven jars; no Docker needed)."""
+
+
+def _local_kafka(settings: Settings) -> LocalKafka:
+    return LocalKafka(settings.local_kafka, settings.state_dir)
+
+
+def _local_overrides(port: int | None, controller_port: int | None, partitions: int | None) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    local: dict[str, Any] = {}
+    if port is not None:
+        local["port"] = port
+        overrides["kafka"] = {"bootstrap_servers": f"127.0.0.1:{port}"}
+    if controller_port is not None:
+        local["controller_port"] = controller_port
+    if local:
+        overrides["local_kafka"] = local
+    if partitions is not None:
+        overrides["topics"] = {"event_partitions": partitions}
+    return overrides
+
+
+_port_option = click.option(
+    "--port", type=click.IntRange(1, 65535), help="Client port. Env: PULSE_LOCAL_KAFKA__PORT. Default: 9092"
+)
+_controller_option = click.option(
+    "--controller-port",
+    type=click.IntRange(1, 65535),
+    help="KRaft controller port. Env: PULSE_LOCAL_KAFKA__CONTROLLER_PORT. Default: 9093",
+)
+
+
+@kafka.command("up")
+@_port_option
+@_controller_option
+@click.option(
+    "--partitions",
+    type=click.IntRange(1, 1024),
+    help="Partitions of each event topic. Env: PULSE_TOPICS__EVENT_PARTITIONS. Default: 4",
+)
+@click.pass_obj
+@_fail_cleanly
+def kafka_up(obj: _Context, port: int | None, controller_port: int | None, partitions: int | None) -> None:
+    """Start the local broker (or find it running) and create the pipeline's topics."""
+    settings = obj.settings(**_local_overrides(port, controller_port, partitions))
+    broker = _local_kafka(settings)
+    with console.status("starting Kafka (first run collects the jars with Maven)..."):
+        info, started = broker.up()
+    console.print(f"Kafka {'started' if started else 'already running'} at {info.bootstrap} (pid {info.pid})")
+    topics = Topics()
+    created = ensure_topics(
+        settings.kafka, settings.topics.partitions(topics), settings.topics.replication_factor
+    )
+    if created:
+        console.print(f"created topics: {', '.join(created)}")
+    _print_topics(settings)
+
+
+@kafka.command("down")
+@_port_option
+@click.pass_obj
+@_fail_cleanly
+def kafka_down(obj: _Context, port: int | None) -> None:
+    """Stop the local broker; no java process is left behind."""
+    broker = _local_kafka(obj.settings(**_local_overrides(port, None, None)))
+    console.print("Kafka stopped" if broker.down() else "Kafka was not running")
+
+
+@kafka.command("status")
+@_port_option
+@click.pass_obj
+@_fail_cleanly
+def kafka_status(obj: _Context, port: int | None) -> None:
+    """Show the local broker's address, pid, uptime and topics. Exit code 1 if it is not running."""
+    settings = obj.settings(**_local_overrides(port, None, None))
+    info = _local_kafka(settings).info()
+    if info is None:
+        console.print(f"Kafka is not running (state directory {settings.state_dir.resolve()})")
+        sys.exit(1)
+    console.print(
+        f"bootstrap: {info.bootstrap}\npid:       {info.pid}\nuptime:    {_duration(info.uptime_s)}"
+    )
+    _print_topics(settings)
+
+
+def _print_topics(settings: Settings) -> None:
+    table = Table("topic", "partitions")
+    for topic in describe_topics(settings.kafka):
+        table.add_row(topic.name, str(topic.partitions))
+    console.print(table)
+
+
+@main.command("topics")
+@click.option("--partitions", type=click.IntRange(1, 1024), help="Partitions of each event topic. Default: 4")
+@click.pass_obj
+@_fail_cleanly
+def topics_command(obj: _Context, partitions: int | None) -> None:
+    """Create the pipeline's topics on the configured Kafka cluster (missing ones only)."""
+    settings = obj.settings(**_local_overrides(None, None, partitions))
+    created = ensure_topics(
+        settings.kafka, settings.topics.partitions(Topics()), settings.topics.replication_factor
+    )
+    console.print(f"created: {', '.join(created)}" if created else "all topics already exist")
+    _print_topics(settings)
+
+
+@main.command()
+@click.argument("file", type=click.File("rb"))
+@click.pass_obj
+def validate(obj: _Context, file: IO[bytes]) -> None:
+    """Check a canonical NDJSON file (or - for stdin) against the event contract.
+
+    Prints one line per rejected event naming the line, the field and the problem; exit code 1 if any
+    line was rejected.
+    """
+    good = bad = 0
+    for line_no, raw in enumerate(file, start=1):
+        if not raw.strip():
+            continue
+        try:
+            parse_line(raw.rstrip(b"\r\n"), line_no=line_no)
+            good += 1
+        except InvalidEvent as exc:
+            bad += 1
+            click.echo(exc.reason)
+    click.echo(f"{good} valid, {bad} rejected", err=True)
+    sys.exit(1 if bad else 0)
+
+
+@main.command()
+@click.option(
+    "--clickhouse",
+    "dsn",
+    metavar="DSN",
+    help="chdb:///path (embedded) or http(s)://user:pass@host:8123. Env: PULSE_CLICKHOUSE__DSN. Default: chdb://<state-dir>/clickhouse",
+)
+@click.pass_obj
+@_fail_cleanly
+def migrate(obj: _Context, dsn: str | None) -> None:
+    """Apply the ClickHouse DDL in schemas/clickhouse/ (only files not applied yet)."""
+    settings = obj.settings(**({"clickhouse": {"dsn": dsn}} if dsn else {}))
+    client = connect(settings.clickhouse)
+    applied = apply_migrations(client)
+    console.print(f"applied: {', '.join(f'{v:04d}' for v in applied)}" if applied else "schema is up to date")
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
