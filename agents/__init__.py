@@ -1,0 +1,1 @@
+"""Ingest agents: publish canonical events from simulators, files and platform webhooks to Kafka."""
