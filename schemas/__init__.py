@@ -4,12 +4,26 @@ its wire format on Kafka, and the ClickHouse DDL. It imports neither `agents` no
 from schemas.connection import KafkaSettings
 from schemas.ddl import Migration, migrations
 from schemas.errors import InvalidEvent, SchemaError
-from schemas.event import AGE_BANDS, GENDERS, CanonicalEvent, EventType
-from schemas.validation import parse_line, parse_ts, validate
-from schemas.wire import Rejected, Topics, decode_message, encode_event, encode_message
+from schemas.event import AGE_BANDS, GENDERS, CanonicalEvent, EventType, parse_ts
+from schemas.validation import encode_event, parse_line, validate
+from schemas.wire import (
+    DLQ_CODE,
+    DLQ_REASON,
+    DLQ_SOURCE,
+    DLQ_STAGE,
+    Rejected,
+    Topics,
+    dead_letter_headers,
+    decode_message,
+    encode_message,
+)
 
 __all__ = [
     "AGE_BANDS",
+    "DLQ_CODE",
+    "DLQ_REASON",
+    "DLQ_SOURCE",
+    "DLQ_STAGE",
     "GENDERS",
     "CanonicalEvent",
     "EventType",
@@ -19,6 +33,7 @@ __all__ = [
     "Rejected",
     "SchemaError",
     "Topics",
+    "dead_letter_headers",
     "decode_message",
     "encode_event",
     "encode_message",

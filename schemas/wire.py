@@ -12,11 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-import orjson
-
 from schemas.errors import InvalidEvent
 from schemas.event import CanonicalEvent, EventType
-from schemas.validation import parse_line
+from schemas.validation import encode_event, parse_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +46,9 @@ class Topics:
         return (*self.event_topics, self.alerts, self.dead_letters)
 
 
-def encode_event(event: CanonicalEvent) -> bytes:
-    return orjson.dumps(event.to_wire())
-
-
 def encode_message(events: Iterable[CanonicalEvent]) -> bytes:
     """One Kafka message value: the events as NDJSON, each line ending in a newline."""
-    return b"".join(orjson.dumps(e.to_wire()) + b"\n" for e in events)
+    return b"".join(encode_event(e) + b"\n" for e in events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +70,19 @@ def decode_message(value: bytes) -> Iterator[CanonicalEvent | Rejected]:
             yield parse_line(raw)
         except InvalidEvent as exc:
             yield Rejected(line_no, raw, exc.at_line(line_no))
+
+
+# Dead-letter records keep the original key and value bytes; these headers say where they came from and why.
+DLQ_STAGE = "pulse.error.stage"  # ingest-replay, ingest-webhook, processor, sink, ...
+DLQ_REASON = "pulse.error.reason"  # the human-readable reason, e.g. "line 3: field 'ts': ..."
+DLQ_CODE = "pulse.error.code"  # a stable machine-readable code: invalid_event, too_large, sink_rejected, ...
+DLQ_SOURCE = "pulse.source"  # where the bytes came from: "topic/partition/offset", "file:line", "webhook:vk"
+
+
+def dead_letter_headers(stage: str, code: str, reason: str, source: str) -> list[tuple[str, bytes]]:
+    return [
+        (DLQ_STAGE, stage.encode()),
+        (DLQ_CODE, code.encode()),
+        (DLQ_REASON, reason.encode()),
+        (DLQ_SOURCE, source.encode()),
+    ]
