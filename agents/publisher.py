@@ -1,0 +1,245 @@
+"""The producer core every ingest path shares: canonical events to their topics, batched per partition.
+
+Events are routed to the topic for their type and to the partition of their post key (the same murmur2
+arithmetic Kafka's own clients use, so a keyed single-event message lands on the same partition). Each
+partition's events accumulate into one NDJSON message until `batch_events`, `batch_bytes` or `linger_ms`
+is reached. A message holding one post's events carries that post's key; a message mixing several posts
+of one partition carries no key (the partition is set explicitly). The record timestamp is the first
+event's time.
+
+The producer is idempotent with acks=all, and every send's result is checked: `flush()` raises
+`DeliveryFailed` if any message since the previous flush was not acknowledged, so nothing is dropped
+silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError, KafkaTimeoutError, NoBrokersAvailable
+from kafka.partitioner.default import murmur2
+from pydantic import BaseModel, Field
+
+from agents.errors import DeliveryFailed, KafkaUnavailable
+from schemas import CanonicalEvent, KafkaSettings, Topics, encode_event
+
+log = logging.getLogger(__name__)
+
+
+class PublisherSettings(BaseModel):
+    batch_events: int = Field(default=500, ge=1, le=100_000)
+    batch_bytes: int = Field(default=512 * 1024, ge=1024, le=900_000)
+    linger_ms: int = Field(default=50, ge=0, le=60_000)
+    delivery_timeout_s: float = Field(default=60.0, gt=0, le=600)
+    compression: Literal["none", "gzip", "lz4", "zstd", "snappy"] = "none"
+
+
+@dataclass(slots=True)
+class PublisherStats:
+    events: int = 0
+    messages: int = 0
+    bytes: int = 0
+    dead_letters: int = 0
+
+
+@dataclass(slots=True)
+class _Batch:
+    lines: list[bytes] = field(default_factory=list)
+    size: int = 0
+    first_ts_ms: int = 0
+    key: str | None = None
+    mixed: bool = False
+    started_at: float = 0.0
+
+
+class EventPublisher:
+    """Owns one KafkaProducer. Use as a context manager, or call `start()` and `stop()`."""
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        settings: PublisherSettings | None = None,
+        topics: Topics | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.kafka = kafka
+        self.settings = settings or PublisherSettings()
+        self.topics = topics or Topics()
+        self.stats = PublisherStats()
+        self._clock = clock
+        self._producer: KafkaProducer | None = None
+        self._partitions: dict[str, int] = {}
+        self._partition_of_key: dict[tuple[str, str], int] = {}
+        self._batches: dict[tuple[str, int], _Batch] = {}
+        self._pending: list[Any] = []
+        self._failures: list[BaseException] = []
+
+    def __enter__(self) -> EventPublisher:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        compression = None if self.settings.compression == "none" else self.settings.compression
+        try:
+            self._producer = KafkaProducer(
+                **self.kafka.client_config(),
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=5,
+                batch_size=1024 * 1024,
+                max_request_size=1024 * 1024,
+                compression_type=compression,
+                delivery_timeout_ms=int(self.settings.delivery_timeout_s * 1000),
+                max_block_ms=int(self.settings.delivery_timeout_s * 1000),
+                allow_auto_create_topics=False,
+            )
+        except (NoBrokersAvailable, KafkaError, OSError) as exc:
+            raise KafkaUnavailable(f"cannot reach Kafka at {self.kafka.bootstrap_servers}: {exc}") from exc
+
+    def stop(self) -> None:
+        """Flushes what is buffered (raising if it cannot be delivered), then closes the producer."""
+        if self._producer is None:
+            return
+        try:
+            self.flush()
+        finally:
+            self._producer.close(timeout=self.settings.delivery_timeout_s)
+            self._producer = None
+
+    def publish(self, event: CanonicalEvent, line: bytes | None = None) -> None:
+        """Buffers one event. `line` may carry the event's already-validated JSON to forward as it is."""
+        topic = self.topics.for_type(event.type)
+        key = event.post_key
+        partition = self._partition_of_key.get((topic, key))
+        if partition is None:
+            partition = self._partition_for(topic, key)
+        batch = self._batches.get((topic, partition))
+        if batch is None:
+            batch = self._batches[(topic, partition)] = _Batch(
+                first_ts_ms=event.ts_ms, key=key, started_at=self._clock()
+            )
+        elif key != batch.key:
+            batch.mixed = True
+        data = line if line is not None else encode_event(event)
+        batch.lines.append(data)
+        batch.size += len(data) + 1
+        if len(batch.lines) >= self.settings.batch_events or batch.size >= self.settings.batch_bytes:
+            self._send_batch(topic, partition, self._batches.pop((topic, partition)))
+
+    def poll(self) -> None:
+        """Sends every batch older than `linger_ms`; call it when events are sparse."""
+        if not self._batches:
+            return
+        horizon = self._clock() - self.settings.linger_ms / 1000
+        for where in [w for w, b in self._batches.items() if b.started_at <= horizon]:
+            self._send_batch(*where, self._batches.pop(where))
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        """Sends all batches and waits for every acknowledgement since the last flush."""
+        for where in list(self._batches):
+            self._send_batch(*where, self._batches.pop(where))
+        producer = self._require_producer()
+        try:
+            producer.flush(timeout=timeout_s or self.settings.delivery_timeout_s)
+        except KafkaTimeoutError as exc:
+            raise KafkaUnavailable(f"Kafka did not acknowledge in time: {exc}") from exc
+        pending, self._pending = self._pending, []
+        for future in pending:
+            if future.failed():
+                self._failures.append(future.exception)
+            elif not future.is_done:
+                self._failures.append(KafkaTimeoutError("no acknowledgement"))
+        if self._failures:
+            failures, self._failures = self._failures, []
+            raise DeliveryFailed(len(failures), failures[0])
+
+    def send_now(self, events: Sequence[CanonicalEvent], timeout_s: float | None = None) -> None:
+        """Sends `events` as their own messages and returns only once Kafka acknowledged all of them.
+
+        For callers that must not answer before the events are safe (webhooks). Thread-safe: it does not
+        touch the buffered batches.
+        """
+        producer = self._require_producer()
+        grouped: dict[tuple[str, int], list[CanonicalEvent]] = {}
+        for event in events:
+            topic = self.topics.for_type(event.type)
+            grouped.setdefault((topic, self._partition_for(topic, event.post_key)), []).append(event)
+        try:
+            futures = []
+            for (topic, partition), group in grouped.items():
+                keys = {e.post_key for e in group}
+                value = b"".join(encode_event(e) + b"\n" for e in group)
+                futures.append(
+                    producer.send(
+                        topic,
+                        value=value,
+                        key=keys.pop().encode() if len(keys) == 1 else None,
+                        partition=partition,
+                        timestamp_ms=group[0].ts_ms,
+                    )
+                )
+            for future in futures:
+                future.get(timeout=timeout_s or self.settings.delivery_timeout_s)
+        except (KafkaError, OSError) as exc:
+            raise KafkaUnavailable(f"Kafka did not acknowledge the events: {exc}") from exc
+        self.stats.events += len(events)
+        self.stats.messages += len(futures)
+
+    def dead_letter(self, value: bytes, headers: list[tuple[str, bytes]], key: bytes | None = None) -> None:
+        """Sends the original bytes to the dead-letter topic; its delivery is checked by the next flush."""
+        future = self._require_producer().send(
+            self.topics.dead_letters, value=value, key=key, headers=headers
+        )
+        self._track(future)
+        self.stats.dead_letters += 1
+
+    def _partition_for(self, topic: str, key: str) -> int:
+        count = self._partitions.get(topic)
+        if count is None:
+            try:
+                found = self._require_producer().partitions_for(topic)
+            except KafkaError as exc:
+                raise KafkaUnavailable(f"cannot read the partitions of topic {topic!r}: {exc}") from exc
+            if not found:
+                raise KafkaUnavailable(f"topic {topic!r} does not exist (create it with `pulse topics`)")
+            count = self._partitions[topic] = len(found)
+        partition: int = (murmur2(key.encode()) & 0x7FFFFFFF) % count
+        self._partition_of_key[(topic, key)] = partition
+        return partition
+
+    def _send_batch(self, topic: str, partition: int, batch: _Batch) -> None:
+        value = b"\n".join(batch.lines) + b"\n"
+        key = None if batch.mixed or batch.key is None else batch.key.encode()
+        future = self._require_producer().send(
+            topic, value=value, key=key, partition=partition, timestamp_ms=batch.first_ts_ms
+        )
+        self._track(future)
+        self.stats.events += len(batch.lines)
+        self.stats.messages += 1
+        self.stats.bytes += len(value)
+
+    def _track(self, future: Any) -> None:
+        self._pending.append(future)
+        if len(self._pending) >= 10_000:
+            # Keep memory bounded on long runs: drop settled futures, remembering the failed ones.
+            still = []
+            for f in self._pending:
+                if not f.is_done:
+                    still.append(f)
+                elif f.failed():
+                    self._failures.append(f.exception)
+            self._pending = still
+
+    def _require_producer(self) -> KafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("EventPublisher used before start()")
+        return self._producer
