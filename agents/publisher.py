@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError, KafkaTimeoutError, NoBrokersAvailable
+from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.partitioner.default import murmur2
 from pydantic import BaseModel, Field
 
 from agents.errors import DeliveryFailed, KafkaUnavailable
-from schemas import CanonicalEvent, KafkaSettings, Topics, encode_event
+from schemas import CanonicalEvent, EventType, KafkaSettings, Topics, encode_event
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,9 @@ class EventPublisher:
         self._clock = clock
         self._producer: KafkaProducer | None = None
         self._partitions: dict[str, int] = {}
-        self._partition_of_key: dict[tuple[str, str], int] = {}
+        self._topic_of_type = {t: self.topics.for_type(t) for t in EventType}
+        # (topic, post key) -> the partition's open batch; the hot path's only lookup per event.
+        self._route: dict[tuple[str, str], tuple[str, int]] = {}
         self._batches: dict[tuple[str, int], _Batch] = {}
         self._pending: list[Any] = []
         self._failures: list[BaseException] = []
@@ -102,7 +104,7 @@ class EventPublisher:
                 max_block_ms=int(self.settings.delivery_timeout_s * 1000),
                 allow_auto_create_topics=False,
             )
-        except (NoBrokersAvailable, KafkaError, OSError) as exc:
+        except (KafkaError, OSError) as exc:
             raise KafkaUnavailable(f"cannot reach Kafka at {self.kafka.bootstrap_servers}: {exc}") from exc
 
     def stop(self) -> None:
@@ -117,23 +119,21 @@ class EventPublisher:
 
     def publish(self, event: CanonicalEvent, line: bytes | None = None) -> None:
         """Buffers one event. `line` may carry the event's already-validated JSON to forward as it is."""
-        topic = self.topics.for_type(event.type)
-        key = event.post_key
-        partition = self._partition_of_key.get((topic, key))
-        if partition is None:
-            partition = self._partition_for(topic, key)
-        batch = self._batches.get((topic, partition))
+        key = f"{event.platform}:{event.community_id}:{event.post_id}"
+        topic = self._topic_of_type[event.type]
+        where = self._route.get((topic, key))
+        if where is None:
+            where = self._route[(topic, key)] = (topic, self._partition_for(topic, key))
+        batch = self._batches.get(where)
         if batch is None:
-            batch = self._batches[(topic, partition)] = _Batch(
-                first_ts_ms=event.ts_ms, key=key, started_at=self._clock()
-            )
+            batch = self._batches[where] = _Batch(first_ts_ms=event.ts_ms, key=key, started_at=self._clock())
         elif key != batch.key:
             batch.mixed = True
         data = line if line is not None else encode_event(event)
         batch.lines.append(data)
         batch.size += len(data) + 1
         if len(batch.lines) >= self.settings.batch_events or batch.size >= self.settings.batch_bytes:
-            self._send_batch(topic, partition, self._batches.pop((topic, partition)))
+            self._send_batch(*where, self._batches.pop(where))
 
     def poll(self) -> None:
         """Sends every batch older than `linger_ms`; call it when events are sparse."""
@@ -213,7 +213,6 @@ class EventPublisher:
                 raise KafkaUnavailable(f"topic {topic!r} does not exist (create it with `pulse topics`)")
             count = self._partitions[topic] = len(found)
         partition: int = (murmur2(key.encode()) & 0x7FFFFFFF) % count
-        self._partition_of_key[(topic, key)] = partition
         return partition
 
     def _send_batch(self, topic: str, partition: int, batch: _Batch) -> None:

@@ -7,46 +7,15 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
-from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 
-from pipeline import PipelineError, apply_migrations, connect
-from pulse import logs
-from pulse.errors import PulseError
+from pipeline import apply_migrations, connect
+from pulse import ingest_commands, logs
+from pulse.cli_support import Context, console, fail_cleanly, human_duration
 from pulse.local_kafka import LocalKafka
-from pulse.settings import Settings, load
+from pulse.settings import Settings
 from pulse.topics import describe_topics, ensure_topics
-from schemas import InvalidEvent, SchemaError, Topics, parse_line
-
-console = Console()
-
-
-class _Context:
-    def __init__(self, overrides: dict[str, Any]) -> None:
-        self.overrides = overrides
-
-    def settings(self, **more: Any) -> Settings:
-        merged = {**self.overrides, **{k: v for k, v in more.items() if v is not None}}
-        try:
-            return load(**merged)
-        except ValidationError as exc:
-            raise click.UsageError(f"invalid settings:\n{exc}") from None
-
-
-def _fail_cleanly(func: Any) -> Any:
-    """Our own errors are messages for the user, not tracebacks."""
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (PulseError, PipelineError, SchemaError) as exc:
-            console.print(f"[red]error:[/red] {exc}", highlight=False)
-            sys.exit(1)
-
-    wrapper.__name__ = func.__name__
-    wrapper.__doc__ = func.__doc__
-    return wrapper
+from schemas import InvalidEvent, parse_line
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -76,7 +45,7 @@ def main(ctx: click.Context, state_dir: Path | None, bootstrap: str | None, log_
     overrides: dict[str, Any] = {"state_dir": state_dir, "log_level": log_level}
     if bootstrap:
         overrides["kafka"] = {"bootstrap_servers": bootstrap}
-    ctx.obj = _Context(overrides)
+    ctx.obj = Context(overrides)
     logs.configure(ctx.obj.settings().log_level)
 
 
@@ -123,17 +92,16 @@ _controller_option = click.option(
     help="Partitions of each event topic. Env: PULSE_TOPICS__EVENT_PARTITIONS. Default: 4",
 )
 @click.pass_obj
-@_fail_cleanly
-def kafka_up(obj: _Context, port: int | None, controller_port: int | None, partitions: int | None) -> None:
+@fail_cleanly
+def kafka_up(obj: Context, port: int | None, controller_port: int | None, partitions: int | None) -> None:
     """Start the local broker (or find it running) and create the pipeline's topics."""
     settings = obj.settings(**_local_overrides(port, controller_port, partitions))
     broker = _local_kafka(settings)
     with console.status("starting Kafka (first run collects the jars with Maven)..."):
         info, started = broker.up()
     console.print(f"Kafka {'started' if started else 'already running'} at {info.bootstrap} (pid {info.pid})")
-    topics = Topics()
     created = ensure_topics(
-        settings.kafka, settings.topics.partitions(topics), settings.topics.replication_factor
+        settings.kafka, settings.topics.partitions(settings.topics.names), settings.topics.replication_factor
     )
     if created:
         console.print(f"created topics: {', '.join(created)}")
@@ -143,8 +111,8 @@ def kafka_up(obj: _Context, port: int | None, controller_port: int | None, parti
 @kafka.command("down")
 @_port_option
 @click.pass_obj
-@_fail_cleanly
-def kafka_down(obj: _Context, port: int | None) -> None:
+@fail_cleanly
+def kafka_down(obj: Context, port: int | None) -> None:
     """Stop the local broker; no java process is left behind."""
     broker = _local_kafka(obj.settings(**_local_overrides(port, None, None)))
     console.print("Kafka stopped" if broker.down() else "Kafka was not running")
@@ -153,8 +121,8 @@ def kafka_down(obj: _Context, port: int | None) -> None:
 @kafka.command("status")
 @_port_option
 @click.pass_obj
-@_fail_cleanly
-def kafka_status(obj: _Context, port: int | None) -> None:
+@fail_cleanly
+def kafka_status(obj: Context, port: int | None) -> None:
     """Show the local broker's address, pid, uptime and topics. Exit code 1 if it is not running."""
     settings = obj.settings(**_local_overrides(port, None, None))
     info = _local_kafka(settings).info()
@@ -162,7 +130,7 @@ def kafka_status(obj: _Context, port: int | None) -> None:
         console.print(f"Kafka is not running (state directory {settings.state_dir.resolve()})")
         sys.exit(1)
     console.print(
-        f"bootstrap: {info.bootstrap}\npid:       {info.pid}\nuptime:    {_duration(info.uptime_s)}"
+        f"bootstrap: {info.bootstrap}\npid:       {info.pid}\nuptime:    {human_duration(info.uptime_s)}"
     )
     _print_topics(settings)
 
@@ -177,12 +145,12 @@ def _print_topics(settings: Settings) -> None:
 @main.command("topics")
 @click.option("--partitions", type=click.IntRange(1, 1024), help="Partitions of each event topic. Default: 4")
 @click.pass_obj
-@_fail_cleanly
-def topics_command(obj: _Context, partitions: int | None) -> None:
+@fail_cleanly
+def topics_command(obj: Context, partitions: int | None) -> None:
     """Create the pipeline's topics on the configured Kafka cluster (missing ones only)."""
     settings = obj.settings(**_local_overrides(None, None, partitions))
     created = ensure_topics(
-        settings.kafka, settings.topics.partitions(Topics()), settings.topics.replication_factor
+        settings.kafka, settings.topics.partitions(settings.topics.names), settings.topics.replication_factor
     )
     console.print(f"created: {', '.join(created)}" if created else "all topics already exist")
     _print_topics(settings)
@@ -191,7 +159,7 @@ def topics_command(obj: _Context, partitions: int | None) -> None:
 @main.command()
 @click.argument("file", type=click.File("rb"))
 @click.pass_obj
-def validate(obj: _Context, file: IO[bytes]) -> None:
+def validate(obj: Context, file: IO[bytes]) -> None:
     """Check a canonical NDJSON file (or - for stdin) against the event contract.
 
     Prints one line per rejected event naming the line, the field and the problem; exit code 1 if any
@@ -219,8 +187,8 @@ def validate(obj: _Context, file: IO[bytes]) -> None:
     help="chdb:///path (embedded) or http(s)://user:pass@host:8123. Env: PULSE_CLICKHOUSE__DSN. Default: chdb://<state-dir>/clickhouse",
 )
 @click.pass_obj
-@_fail_cleanly
-def migrate(obj: _Context, dsn: str | None) -> None:
+@fail_cleanly
+def migrate(obj: Context, dsn: str | None) -> None:
     """Apply the ClickHouse DDL in schemas/clickhouse/ (only files not applied yet)."""
     settings = obj.settings(**({"clickhouse": {"dsn": dsn}} if dsn else {}))
     client = connect(settings.clickhouse)
@@ -228,7 +196,5 @@ def migrate(obj: _Context, dsn: str | None) -> None:
     console.print(f"applied: {', '.join(f'{v:04d}' for v in applied)}" if applied else "schema is up to date")
 
 
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+for _command in ingest_commands.COMMANDS:
+    main.add_command(_command)

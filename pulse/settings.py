@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agents import PublisherSettings
 from pipeline import ClickHouseSettings
 from pulse.local_kafka import LocalKafkaSettings
 from pulse.topics import TopicSettings
@@ -28,6 +29,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     local_kafka: LocalKafkaSettings = Field(default_factory=LocalKafkaSettings)
     topics: TopicSettings = Field(default_factory=TopicSettings)
+    publisher: PublisherSettings = Field(default_factory=PublisherSettings)
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
 
     @model_validator(mode="after")

@@ -17,10 +17,15 @@ from schemas import KafkaSettings, Topics
 class TopicSettings(BaseModel):
     """Partition counts bound how many workers can share the load: one partition feeds at most one worker."""
 
+    prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]{0,100}$")
     event_partitions: int = Field(default=4, ge=1, le=1024)
     alert_partitions: int = Field(default=1, ge=1, le=1024)
     dead_letter_partitions: int = Field(default=1, ge=1, le=1024)
     replication_factor: int = Field(default=1, ge=1, le=16)
+
+    @property
+    def names(self) -> Topics:
+        return Topics.prefixed(self.prefix)
 
     def partitions(self, topics: Topics) -> dict[str, int]:
         wanted = dict.fromkeys(topics.event_topics, self.event_partitions)

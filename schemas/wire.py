@@ -37,6 +37,12 @@ class Topics:
             return self.reposts
         return self.posts
 
+    @classmethod
+    def prefixed(cls, prefix: str) -> Topics:
+        """The same roles with every name prefixed, e.g. for several pipelines sharing one cluster."""
+        defaults = cls()
+        return cls(**{name: prefix + getattr(defaults, name) for name in cls.__dataclass_fields__})
+
     @property
     def event_topics(self) -> tuple[str, ...]:
         return (self.likes, self.comments, self.reposts, self.posts)

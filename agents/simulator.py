@@ -1,0 +1,248 @@
+"""Synthetic traffic from simulated publics: a load generator and the demo's source.
+
+What makes it realistic enough to exercise the pipeline:
+- post popularity is heavy-tailed (Pareto weights) and decays with the post's age, so a few posts go viral;
+- activity follows a daily cycle (quiet at night, a peak in the evening, community time = UTC here);
+- likes outnumber comments outnumber reposts;
+- comments form threads (some reply to earlier comments of the same post);
+- the community answers a configurable share of subscriber comments after a log-normal delay (most within
+  minutes, some after hours); the rest are never answered and should raise alerts;
+- a few comments are deleted; each community has its own audience mix (age band, gender, country).
+
+Everything is drawn from one `random.Random(seed)` and timestamps come from a fixed simulated clock, so
+the same settings and seed give the same events, byte for byte.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, Field
+
+from schemas import AGE_BANDS, GENDERS, CanonicalEvent, EventType
+
+_COUNTRIES = ("RU", "KZ", "BY", "UA", "DE", "US", "GB", "FR", "UZ", "AM", "GE", "RS")
+_TEXTS = (
+    "When is the next meetup?", "Love this!", "Where can I buy it?", "The link does not open",
+    "Great post, thanks", "Is delivery available in my city?", "Why was my order cancelled?",
+    "Can you share the schedule?", "First!", "This is so true", "How much does it cost?",
+    "Still waiting for an answer...", "Will there be a stream?", "Wow", "Congratulations!",
+)  # fmt: skip
+_ANSWERS = (
+    "Thanks! We will reply in DM",
+    "Hi! Details are in the pinned post",
+    "Sorry for the wait, fixed now",
+)
+DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class SimulatorSettings(BaseModel):
+    communities: int = Field(default=5, ge=1, le=100_000)
+    events_per_sim_s: float = Field(
+        default=50.0, gt=0, le=10_000_000, description="mean event rate in simulated time"
+    )
+    posts_per_community_per_hour: float = Field(default=2.0, gt=0, le=3600)
+    like_share: float = Field(default=0.80, ge=0, le=1)
+    comment_share: float = Field(default=0.15, ge=0, le=1)
+    thread_reply_share: float = Field(
+        default=0.3, ge=0, le=1, description="comments that answer another subscriber"
+    )
+    answer_share: float = Field(
+        default=0.7, ge=0, le=1, description="subscriber comments the community answers"
+    )
+    answer_median_s: float = Field(default=300.0, gt=0, le=86_400)
+    answer_sigma: float = Field(default=1.2, gt=0, le=5, description="spread of the log-normal answer delay")
+    delete_share: float = Field(default=0.01, ge=0, le=1)
+    users_per_community: int = Field(default=5_000, ge=10, le=10_000_000)
+    seed: int = 1
+
+
+@dataclass(order=True, slots=True)
+class _Scheduled:
+    ts_ms: int
+    seq: int
+    event: CanonicalEvent = field(compare=False)
+
+
+@dataclass(slots=True)
+class _Post:
+    post_id: str
+    created_ms: int
+    weight: float
+    comments: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Community:
+    community_id: str
+    admin_id: str
+    ages: list[float]
+    genders: list[float]
+    countries: tuple[str, ...]
+    country_weights: list[float]
+    posts: list[_Post] = field(default_factory=list)
+    post_seq: int = 0
+    post_weights: list[float] = field(default_factory=list)
+    weights_at_ms: int = -1
+
+
+class Simulator:
+    """Yields canonical events in event-time order, starting at `start` in simulated time."""
+
+    def __init__(self, settings: SimulatorSettings, start: datetime = DEFAULT_START) -> None:
+        if start.tzinfo is None:
+            raise ValueError("start must be timezone-aware")
+        self.settings = settings
+        self.start_ms = int(start.timestamp() * 1000)
+        self._rng = random.Random(settings.seed)
+        self._seq = 0
+        self._scheduled: list[_Scheduled] = []
+        self._communities = [self._new_community(i) for i in range(settings.communities)]
+        for community in self._communities:
+            for _ in range(3):
+                self._new_post(community, self.start_ms - self._rng.randint(0, 3_600_000))
+
+    def events(self, count: int | None = None, until_ms: int | None = None) -> Iterator[CanonicalEvent]:
+        """Events until `count` were produced or simulated time reaches `until_ms` (one must be given)."""
+        if count is None and until_ms is None:
+            raise ValueError("give a count or an end time")
+        rng, s = self._rng, self.settings
+        now_ms = float(self.start_ms)
+        produced = 0
+        next_post_ms = now_ms + self._post_gap_ms()
+        while count is None or produced < count:
+            rate = s.events_per_sim_s * _daily_cycle(now_ms)
+            now_ms += rng.expovariate(rate) * 1000
+            while next_post_ms <= now_ms:
+                self._new_post(rng.choice(self._communities), int(next_post_ms))
+                next_post_ms += self._post_gap_ms()
+            while self._scheduled and self._scheduled[0].ts_ms <= now_ms:
+                if count is not None and produced >= count:
+                    return
+                yield heapq.heappop(self._scheduled).event
+                produced += 1
+            if until_ms is not None and now_ms >= until_ms:
+                return
+            if count is not None and produced >= count:
+                return
+            yield self._organic_event(int(now_ms))
+            produced += 1
+
+    def _organic_event(self, ts_ms: int) -> CanonicalEvent:
+        rng, s = self._rng, self.settings
+        community = rng.choice(self._communities)
+        post = self._pick_post(community, ts_ms)
+        user = f"u{int(rng.paretovariate(1.1)) % s.users_per_community}"
+        roll = rng.random()
+        segment = self._segment(community)
+        if roll < s.like_share:
+            return self._event(EventType.LIKE, community, post, user, ts_ms, **segment)
+        if roll < s.like_share + s.comment_share:
+            parent = (
+                rng.choice(post.comments) if post.comments and rng.random() < s.thread_reply_share else None
+            )
+            comment_id = f"{post.post_id}-m{self._next()}"
+            event = self._event(
+                EventType.COMMENT, community, post, user, ts_ms, comment_id=comment_id, parent_id=parent,
+                text=rng.choice(_TEXTS), **segment,
+            )  # fmt: skip
+            post.comments.append(comment_id)
+            self._schedule_follow_ups(community, post, event)
+            return event
+        return self._event(EventType.REPOST, community, post, user, ts_ms, **segment)
+
+    def _schedule_follow_ups(self, community: _Community, post: _Post, comment: CanonicalEvent) -> None:
+        rng, s = self._rng, self.settings
+        if rng.random() < s.answer_share:
+            delay_s = rng.lognormvariate(math.log(s.answer_median_s), s.answer_sigma)
+            answer_ts = comment.ts_ms + max(1_000, int(delay_s * 1000))
+            answer = self._event(
+                EventType.COMMENT, community, post, community.admin_id, answer_ts,
+                comment_id=f"{post.post_id}-m{self._next()}", parent_id=comment.comment_id,
+                by_community=True, text=rng.choice(_ANSWERS),
+            )  # fmt: skip
+            heapq.heappush(self._scheduled, _Scheduled(answer_ts, self._seq, answer))
+        if rng.random() < s.delete_share:
+            delete_ts = comment.ts_ms + rng.randint(5_000, 600_000)
+            delete = self._event(
+                EventType.COMMENT_DELETE,
+                community,
+                post,
+                comment.user_id,
+                delete_ts,
+                comment_id=comment.comment_id,
+            )
+            heapq.heappush(self._scheduled, _Scheduled(delete_ts, self._next(), delete))
+
+    def _event(
+        self, type_: EventType, community: _Community, post: _Post, user: str, ts_ms: int, **extra: object
+    ) -> CanonicalEvent:
+        return CanonicalEvent(
+            event_id=f"sim-{self.settings.seed}-{self._next()}",
+            type=type_,
+            platform="sim",
+            community_id=community.community_id,
+            post_id=post.post_id,
+            user_id=user,
+            ts=ts_ms,
+            **extra,  # type: ignore[arg-type]
+        )
+
+    def _pick_post(self, community: _Community, ts_ms: int) -> _Post:
+        # Attention decays with the post's age (half-life ~6 h); popularity is the post's Pareto weight.
+        # The cumulative weights are refreshed once a simulated minute, which is plenty for a 6 h decay.
+        if community.weights_at_ms < 0 or ts_ms - community.weights_at_ms >= 60_000:
+            decayed = [p.weight * 0.5 ** ((ts_ms - p.created_ms) / 21_600_000) for p in community.posts]
+            community.post_weights = list(itertools.accumulate(decayed))
+            community.weights_at_ms = ts_ms
+        return self._rng.choices(community.posts, cum_weights=community.post_weights)[0]
+
+    def _segment(self, community: _Community) -> dict[str, str]:
+        choices = self._rng.choices
+        return {
+            "age_band": choices(AGE_BANDS, cum_weights=community.ages)[0],
+            "gender": choices(GENDERS, cum_weights=community.genders)[0],
+            "country": choices(community.countries, cum_weights=community.country_weights)[0],
+        }
+
+    def _new_community(self, index: int) -> _Community:
+        rng = self._rng
+        countries = tuple(rng.sample(_COUNTRIES, 4))
+        return _Community(
+            community_id=f"c{index + 1}",
+            admin_id=f"admin-c{index + 1}",
+            ages=list(itertools.accumulate(rng.uniform(0.2, 3.0) for _ in AGE_BANDS)),
+            genders=list(itertools.accumulate([rng.uniform(1, 3), rng.uniform(1, 3), 0.1])),
+            countries=countries,
+            country_weights=list(itertools.accumulate([8.0, 3.0, 1.0, 0.5])),
+        )
+
+    def _new_post(self, community: _Community, created_ms: int) -> None:
+        community.post_seq += 1
+        post = _Post(
+            f"{community.community_id}-p{community.post_seq}", created_ms, self._rng.paretovariate(1.2)
+        )
+        community.posts.append(post)
+        if len(community.posts) > 50:  # old posts fall out of the feed
+            community.posts.pop(0)
+        community.weights_at_ms = -1
+
+    def _post_gap_ms(self) -> float:
+        per_ms = self.settings.posts_per_community_per_hour * self.settings.communities / 3_600_000
+        return self._rng.expovariate(per_ms)
+
+    def _next(self) -> int:
+        self._seq += 1
+        return self._seq
+
+
+def _daily_cycle(ts_ms: float) -> float:
+    """Relative activity by hour of day: about 0.2 at 04:00, 1.8 at 20:00 (mean 1)."""
+    hour = (ts_ms / 3_600_000) % 24
+    return 1.0 + 0.8 * math.sin((hour - 14) / 24 * 2 * math.pi)

@@ -1,0 +1,118 @@
+"""`pulse replay` and the producer core against the real broker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import orjson
+import pytest
+from kafka.partitioner.default import murmur2
+
+from agents import EventPublisher, PublisherSettings, Simulator, SimulatorSettings, replay
+from pulse.topics import ensure_topics
+from schemas import DLQ_CODE, DLQ_REASON, DLQ_SOURCE, DLQ_STAGE, KafkaSettings, Topics, encode_event
+from tests.kafka_reading import read_all
+
+PARTITIONS = 3
+
+
+@pytest.fixture
+def topics(kafka: KafkaSettings, unique: str) -> Topics:
+    names = Topics.prefixed(f"t{unique}-")
+    ensure_topics(kafka, dict.fromkeys(names.all, PARTITIONS), 1)
+    return names
+
+
+def simulated_lines(count: int, seed: int = 11) -> list[bytes]:
+    sim = Simulator(SimulatorSettings(communities=3, seed=seed))
+    return [encode_event(e) for e in sim.events(count=count)]
+
+
+def test_replay_routes_keys_orders_and_timestamps(kafka: KafkaSettings, topics: Topics) -> None:
+    lines = simulated_lines(3000)
+    with EventPublisher(kafka, PublisherSettings(batch_events=50, linger_ms=10), topics) as publisher:
+        report = replay(iter(lines), publisher, source="sim")
+    assert (report.sent, report.rejected, report.duplicates) == (3000, 0, 0)
+
+    records = read_all(kafka, *topics.event_topics)
+    landed = [(r, e) for r in records for e in r.events]
+    assert sorted(e.event_id for _, e in landed) == sorted(orjson.loads(x)["event_id"] for x in lines)
+    per_post_sent: dict[str, list[str]] = defaultdict(list)
+    for line in lines:
+        obj = orjson.loads(line)
+        per_post_sent[f"{obj['platform']}:{obj['community_id']}:{obj['post_id']}"].append(obj["event_id"])
+    per_post_landed: dict[str, list[str]] = defaultdict(list)
+    for record, event in landed:
+        assert record.topic == topics.for_type(event.type)
+        assert record.partition == (murmur2(event.post_key.encode()) & 0x7FFFFFFF) % PARTITIONS
+        assert record.timestamp == record.events[0].ts_ms
+        if record.key is not None:
+            assert {e.post_key for e in record.events} == {record.key.decode()}
+        else:
+            assert len({e.post_key for e in record.events}) > 1
+        per_post_landed[event.post_key].append(event.event_id)
+    # Each post's events are in one topic-partition per type; compare the order within each type's topic.
+    for post, sent in per_post_sent.items():
+        for topic in topics.event_topics:
+            in_topic = [e.event_id for r, e in landed if r.topic == topic and e.post_key == post]
+            assert in_topic == [i for i in sent if i in set(in_topic)]
+    assert max(len(r.events) for r in records) > 1, "events should be batched several to a message"
+
+
+def test_one_event_per_message_when_batching_is_off(kafka: KafkaSettings, topics: Topics) -> None:
+    with EventPublisher(kafka, PublisherSettings(batch_events=1), topics) as publisher:
+        replay(iter(simulated_lines(200)), publisher, source="sim")
+    records = read_all(kafka, *topics.event_topics)
+    assert len(records) == 200
+    assert all(len(r.events) == 1 and r.key == r.events[0].post_key.encode() for r in records)
+
+
+def test_cli_replay_dead_letters_bad_lines_and_counts(
+    kafka: KafkaSettings, topics: Topics, unique: str, tmp_path: Path
+) -> None:
+    good = simulated_lines(500)
+    bad = [
+        (3, b'{"event_id": "no-type"}', "field 'type': is required but missing"),
+        (250, b"this is not json", "not valid JSON"),
+        (400, orjson.dumps({**orjson.loads(good[0]), "event_id": "late", "ts": "yesterday"}), "field 'ts'"),
+    ]
+    lines = list(good)
+    for line_no, raw, _ in bad:
+        lines.insert(line_no - 1, raw)
+    lines.append(good[10])  # a duplicate of an event already sent
+    path = tmp_path / "mixed.ndjson"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+    env = {
+        **os.environ,
+        "PULSE_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "PULSE_TOPICS__PREFIX": f"t{unique}-",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "pulse", "replay", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "500 sent, 3 rejected (dead-lettered), 1 duplicates skipped, 504 lines" in " ".join(
+        result.stdout.split()
+    )
+
+    assert sum(len(r.events) for r in read_all(kafka, *topics.event_topics)) == 500
+    dead = sorted(
+        read_all(kafka, topics.dead_letters), key=lambda r: int(r.headers[DLQ_SOURCE].rsplit(b":", 1)[1])
+    )
+    assert [r.value for r in dead] == [raw for _, raw, _ in bad]
+    for record, (line_no, _, reason) in zip(dead, bad, strict=True):
+        assert record.headers[DLQ_STAGE] == b"ingest-replay"
+        assert record.headers[DLQ_CODE] == b"invalid_event"
+        assert record.headers[DLQ_SOURCE] == f"{path}:{line_no}".encode()
+        assert record.headers[DLQ_REASON].decode().startswith(f"line {line_no}: ")
+        assert reason in record.headers[DLQ_REASON].decode()
