@@ -1,0 +1,68 @@
+"""Per-minute engagement in event time: exact counts, duplicates once, late events refused and counted."""
+
+from __future__ import annotations
+
+from pipeline.engagement import EngagementBook, Verdict
+from schemas import validate
+from tests.events import BASE_TS_MS, wire
+
+MIN = 60_000
+T0 = BASE_TS_MS - BASE_TS_MS % MIN  # a minute boundary
+
+
+def ev(type_: str, eid: str, at_s: float, *, post: str = "p1", user: str = "u1"):  # type: ignore[no-untyped-def]
+    extra = {"comment_id": f"m-{eid}"} if type_ == "comment" else {}
+    return validate(wire(type_, event_id=eid, post_id=post, user_id=user, ts=T0 + int(at_s * 1000), **extra))
+
+
+def test_counts_per_minute_and_post_with_unique_engagers() -> None:
+    book = EngagementBook(allowed_lateness_ms=5 * MIN)
+    events = [ev("like", "a", 1, user="u1"), ev("like", "b", 30, user="u2"), ev("comment", "c", 59, user="u1"),
+              ev("repost", "d", 61, user="u3"), ev("like", "e", 10, post="p2")]  # fmt: skip
+    assert [book.add(e) for e in events] == [Verdict.COUNTED] * 5
+    values = {(v.post_id, v.minute_ms - T0): v for v in book.drain_touched()}
+    first = values[("p1", 0)]
+    assert (first.likes, first.comments, first.reposts, first.unique_engagers) == (2, 1, 0, 2)
+    assert first.score == 2 * 1 + 1 * 2
+    assert (values[("p1", MIN)].reposts, values[("p2", 0)].likes) == (1, 1)
+    assert book.drain_touched() == [], "nothing changed since"
+
+
+def test_duplicates_count_once() -> None:
+    book = EngagementBook(allowed_lateness_ms=5 * MIN)
+    assert [book.add(ev("like", "a", 1)) for _ in range(3)] == [
+        Verdict.COUNTED,
+        Verdict.DUPLICATE,
+        Verdict.DUPLICATE,
+    ]
+    assert book.drain_touched()[0].likes == 1 and book.duplicate_events == 2
+
+
+def test_out_of_order_within_lateness_lands_in_its_own_minute() -> None:
+    book = EngagementBook(allowed_lateness_ms=5 * MIN)
+    book.add(ev("like", "a", 4 * 60 + 10))
+    book.drain_touched()
+    assert book.add(ev("like", "b", 30)) is Verdict.COUNTED
+    (value,) = book.drain_touched()
+    assert value.minute_ms == T0 and value.likes == 1
+
+
+def test_too_late_is_counted_as_late_and_changes_no_window() -> None:
+    book = EngagementBook(allowed_lateness_ms=2 * MIN)
+    book.add(ev("like", "a", 10 * 60))
+    book.drain_touched()
+    assert book.add(ev("like", "b", 60)) is Verdict.LATE
+    assert book.late_events == 1 and book.drain_touched() == []
+
+
+def test_rolling_totals() -> None:
+    book = EngagementBook(allowed_lateness_ms=DAY)
+    for i, at_min in enumerate([0, 3, 30, 59, 61, 24 * 60 - 1]):
+        book.add(ev("like", f"e{i}", at_min * 60 + 1, user=f"u{i % 2}"))
+    now = T0 + 24 * 60 * MIN - 1
+    totals = book.rolling("vk", "c1", "p1", now)
+    assert (totals["5m"].likes, totals["1h"].likes, totals["24h"].likes) == (1, 1, 6)
+    assert len(totals["24h"].engagers) == 2
+
+
+DAY = 86_400_000

@@ -1,0 +1,120 @@
+"""The unanswered-comment state machine, driven by hand-made event sequences with known answers."""
+
+from __future__ import annotations
+
+from pipeline.sla import AlertKind, CommentSlaBook, EventClock, SlaPolicy
+from schemas import validate
+from tests.events import BASE_TS_MS, wire
+
+MIN = 60_000
+SLA = SlaPolicy(default_s=30 * 60, per_community_s={"vip": 5 * 60}, at_risk_fraction=0.8)
+
+
+def comment(
+    cid: str,
+    at_min: float,
+    *,
+    parent: str | None = None,
+    by_community: bool = False,
+    community: str = "c1",
+    text: str = "hi",
+):  # type: ignore[no-untyped-def]
+    return validate(wire("comment", event_id=f"e-{cid}", comment_id=cid, parent_id=parent, by_community=by_community,
+                         community_id=community, ts=BASE_TS_MS + int(at_min * MIN), text=text))  # fmt: skip
+
+
+def delete(cid: str, at_min: float):  # type: ignore[no-untyped-def]
+    return validate(
+        wire("comment_delete", event_id=f"d-{cid}", comment_id=cid, ts=BASE_TS_MS + int(at_min * MIN))
+    )
+
+
+def run(events, until_min: float):  # type: ignore[no-untyped-def]
+    book = CommentSlaBook(SLA)
+    alerts, records = [], []
+    for event in events:
+        out = book.advance(event.ts_ms)
+        alerts += out.alerts
+        records += out.records
+        out = book.on_event(event)
+        alerts += out.alerts
+        records += out.records
+    out = book.advance(BASE_TS_MS + int(until_min * MIN))
+    return book, alerts + out.alerts, records + out.records
+
+
+def test_answered_in_time_gives_no_alert_and_a_response_time() -> None:
+    book, alerts, records = run(
+        [comment("m1", 0), comment("r1", 12.5, parent="m1", by_community=True)], until_min=120
+    )
+    assert alerts == []
+    assert records[-1].answered_at_ms == BASE_TS_MS + int(12.5 * MIN) and records[-1].response_s == 750.0
+    assert not records[-1].breached and book.waiting == 0
+
+
+def test_unanswered_comment_warns_then_alerts_exactly_once() -> None:
+    _, alerts, records = run([comment("m1", 0, text="where is my order?")], until_min=500)
+    assert [(a.kind, a.fired_at_ms - BASE_TS_MS) for a in alerts] == [
+        (AlertKind.AT_RISK, 24 * MIN),
+        (AlertKind.UNANSWERED, 30 * MIN),
+    ]
+    breach = alerts[1]
+    assert breach.alert_id == "vk:c1:m1:unanswered_comment"
+    assert (breach.waited_s, breach.sla_s, breach.snippet, breach.author_id) == (
+        1800.0,
+        1800.0,
+        "where is my order?",
+        "u1",
+    )
+    assert records[-1].breached and records[-1].answered_at_ms is None
+
+
+def test_reply_after_breach_resolves_with_response_time() -> None:
+    _, alerts, records = run(
+        [comment("m1", 0), comment("r1", 45, parent="m1", by_community=True)], until_min=60
+    )
+    assert [a.kind for a in alerts] == [AlertKind.AT_RISK, AlertKind.UNANSWERED, AlertKind.RESOLVED]
+    assert alerts[-1].response_s == 45 * 60
+    assert records[-1].breached and records[-1].response_s == 45 * 60
+
+
+def test_reply_before_its_comment_means_no_alert() -> None:
+    _, alerts, records = run(
+        [comment("r1", 3, parent="m1", by_community=True), comment("m1", 1)], until_min=100
+    )
+    assert alerts == []
+    assert records[-1].comment_id == "m1" and records[-1].response_s == 120.0
+
+
+def test_subscriber_replies_do_not_close_the_clock() -> None:
+    _, alerts, _ = run([comment("m1", 0), comment("m2", 5, parent="m1")], until_min=31)
+    assert {(a.comment_id, a.kind) for a in alerts if a.kind is AlertKind.UNANSWERED} == {
+        ("m1", AlertKind.UNANSWERED)
+    }
+
+
+def test_deleted_comment_cancels_its_clock() -> None:
+    book, alerts, records = run([comment("m1", 0), delete("m1", 10)], until_min=100)
+    assert alerts == [] and records[-1].cancelled and book.waiting == 0
+
+
+def test_per_community_sla_and_redelivered_comment() -> None:
+    _, alerts, _ = run([comment("m1", 0, community="vip"), comment("m1", 0, community="vip")], until_min=6)
+    breaches = [a for a in alerts if a.kind is AlertKind.UNANSWERED]
+    assert len(breaches) == 1 and breaches[0].sla_s == 300.0
+
+
+def test_no_alert_before_the_deadline() -> None:
+    _, alerts, _ = run([comment("m1", 0)], until_min=29.9)
+    assert [a.kind for a in alerts] == [AlertKind.AT_RISK]
+
+
+def test_event_clock_follows_events_then_the_wall_clock() -> None:
+    clock = EventClock()
+    clock.observe(event_ms=1_000_000, wall_ms=5_000_000)
+    assert clock.now(wall_ms=5_000_000) == 1_000_000
+    assert clock.now(wall_ms=5_060_000) == 1_060_000, "a quiet live stream advances in real time"
+    clock.observe(event_ms=2_000_000, wall_ms=5_060_001)  # a fast replay jumps ahead by event time
+    assert clock.now(wall_ms=5_060_001) == 2_000_000
+    clock.observe(event_ms=1_500_000, wall_ms=5_070_000)  # an out-of-order event does not move it back
+    assert clock.now(wall_ms=5_060_001) == 2_000_000
