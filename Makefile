@@ -50,7 +50,10 @@ lint: venv  ## ruff (lint and format) and mypy on our packages
 demo: venv jars  ## Run the pipeline's main job on the embedded defaults
 	$(BIN)/pulse kafka up
 	$(BIN)/pulse migrate
-	@echo "Kafka is running (pulse kafka status / pulse kafka down); the ClickHouse store is under .pulse/clickhouse"
+	$(BIN)/pulse simulate --communities 5 --duration 20s --rate 2000 --accelerate 120
+	$(BIN)/pulse kafka status
+	@echo "Kafka keeps running (.venv/bin/pulse kafka down stops it); the ClickHouse store is under .pulse/clickhouse."
+	@echo "Stream processors and sinks are not built yet: see the issues."
 
 clean:  ## Stop the local broker and remove local state (keeps the venv and jars)
 	-$(BIN)/pulse kafka down

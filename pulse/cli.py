@@ -136,9 +136,9 @@ def kafka_status(obj: Context, port: int | None) -> None:
 
 
 def _print_topics(settings: Settings) -> None:
-    table = Table("topic", "partitions")
+    table = Table("topic", "partitions", "messages")
     for topic in describe_topics(settings.kafka):
-        table.add_row(topic.name, str(topic.partitions))
+        table.add_row(topic.name, str(topic.partitions), f"{topic.messages:,}")
     console.print(table)
 
 

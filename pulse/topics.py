@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from pydantic import BaseModel, Field
@@ -38,6 +38,7 @@ class TopicSettings(BaseModel):
 class TopicInfo:
     name: str
     partitions: int
+    messages: int  # the sum of the partitions' end offsets: messages ever written, not events
 
 
 def ensure_topics(kafka: KafkaSettings, wanted: Mapping[str, int], replication_factor: int) -> list[str]:
@@ -74,7 +75,23 @@ def describe_topics(kafka: KafkaSettings) -> list[TopicInfo]:
     try:
         names = [name for name in admin.list_topics() if not name.startswith("__")]
         described = admin.describe_topics(names) if names else []
-        return sorted((TopicInfo(d["name"], len(d["partitions"])) for d in described), key=lambda t: t.name)
+        partitions = [
+            TopicPartition(d["name"], p["partition_index"]) for d in described for p in d["partitions"]
+        ]
+        consumer = KafkaConsumer(**kafka.client_config())
+        try:
+            ends = consumer.end_offsets(partitions) if partitions else {}
+        finally:
+            consumer.close()
+        return sorted(
+            (
+                TopicInfo(
+                    d["name"], len(d["partitions"]), sum(v for tp, v in ends.items() if tp.topic == d["name"])
+                )
+                for d in described
+            ),
+            key=lambda t: t.name,
+        )
     except KafkaError as exc:
         raise TopicError(f"cannot describe topics on {kafka.bootstrap_servers}: {exc}") from exc
     finally:
