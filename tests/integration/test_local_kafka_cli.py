@@ -86,5 +86,5 @@ def test_port_in_use_is_a_clear_message(tmp_path: Path) -> None:
             tmp_path / "state", "kafka", "up", "--port", port, "--controller-port", str(free_port())
         )
     assert result.returncode == 1
-    assert f"port 127.0.0.1:{port} is in use by another process" in result.stdout
+    assert f"port 127.0.0.1:{port} is in use by another process" in " ".join(result.stderr.split())
     assert "Traceback" not in result.stdout + result.stderr

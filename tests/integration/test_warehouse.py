@@ -80,7 +80,7 @@ def test_store_open_in_another_process_gives_a_clear_error(tmp_path: Path) -> No
     finally:
         holder.communicate("", timeout=60)
     assert result.returncode == 1
-    assert "the embedded store is open in another process" in result.stdout
+    assert "the embedded store is open in another process" in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr
 
 
