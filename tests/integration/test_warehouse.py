@@ -91,3 +91,42 @@ def test_migrate_command_applies_then_reports_up_to_date(tmp_path: Path) -> None
     assert "applied: 0001" in first.stdout
     second = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
     assert "schema is up to date" in second.stdout
+
+
+EVENT_COLUMNS = ["event_id", "type", "platform", "community_id", "post_id", "user_id", "ts", "comment_id",
+                 "parent_id", "by_community", "text", "age_band", "gender", "country", "ingested_at"]  # fmt: skip
+
+
+def test_engagement_minute_final_keeps_the_fullest_window(clickhouse: ClickHouseSettings) -> None:
+    client = connect(clickhouse)
+    apply_migrations(client)
+    columns = ["platform", "community_id", "post_id", "minute", "likes", "unlikes", "comments", "reposts",
+               "unique_engagers", "score", "events"]  # fmt: skip
+    minute = 1_795_000_020  # seconds
+    later = ["vk", "c1", "p1", minute, 5, 0, 2, 1, 6, 12.0, 8]
+    earlier = ["vk", "c1", "p1", minute, 3, 0, 1, 0, 3, 5.0, 4]
+    for token, row in (("a", later), ("b", earlier), ("a", later)):  # out of order, and a retried batch
+        client.insert(
+            "engagement_minute", [row], column_names=columns, settings={"insert_deduplication_token": token}
+        )
+    rows = client.query("SELECT likes, comments, reposts, events FROM engagement_minute FINAL").result_rows
+    assert rows == [(5, 2, 1, 8)]
+
+
+def test_segment_counts_ignore_duplicate_events(clickhouse: ClickHouseSettings) -> None:
+    client = connect(clickhouse)
+    apply_migrations(client)
+    ts = 1_795_000_000_000
+    rows = [
+        [f"e{i}", kind, "vk", "c1", "p1", f"u{i % 3}", ts + i, None if kind != "comment" else f"m{i}", None, False,
+         None, "18-24", "female", "DE", ts]
+        for i, kind in enumerate(["like", "like", "comment", "repost", "like"])
+    ]  # fmt: skip
+    client.insert("events", rows, column_names=EVENT_COLUMNS, settings={"insert_deduplication_token": "x1"})
+    client.insert(
+        "events", rows[:2], column_names=EVENT_COLUMNS, settings={"insert_deduplication_token": "x2"}
+    )
+    result = client.query(
+        "SELECT age_band, gender, country, likes, comments, reposts, engagers FROM engagement_by_segment"
+    ).result_rows
+    assert result == [("18-24", "female", "DE", 3, 1, 1, 3)]
