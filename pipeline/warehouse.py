@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
-from clickhouse_connect.driver.exceptions import ClickHouseError
+from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 from pydantic import BaseModel, Field, SecretStr
 
 from pipeline.errors import MigrationError, StoreLocked, WarehouseError
@@ -114,7 +114,11 @@ def translate(exc: BaseException, context: str) -> WarehouseError:
         )
     match = _CODE.search(text)
     code = int(match.group(1)) if match else None
-    retryable = code in _RETRYABLE_CODES or isinstance(exc, (OSError, TimeoutError))
+    retryable = (
+        code in _RETRYABLE_CODES
+        or isinstance(exc, OSError | TimeoutError | OperationalError)
+        or any(status in text for status in ("HTTP 429", "HTTP 503", "status 429", "status 503"))
+    )
     return WarehouseError(f"{context}: {text}", code=code, retryable=retryable)
 
 

@@ -1,0 +1,168 @@
+"""The ClickHouse sink on the real broker and the embedded engine: batches, offsets, retries, bad rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from clickhouse_connect.driver.exceptions import OperationalError
+from kafka import KafkaConsumer, KafkaProducer
+
+from agents import EventPublisher, PublisherSettings, Simulator, SimulatorSettings
+from pipeline import ClickHouseSettings, apply_migrations, connect
+from pipeline.sink import SinkSettings, TableSink, TableSpec
+from pipeline.tables import events_spec
+from pulse.topics import ensure_topics
+from schemas import DLQ_CODE, KafkaSettings, Topics
+from tests.kafka_reading import read_all
+
+
+class Unreachable:
+    """The real engine behind a switch: while `down`, every insert fails as a refused connection would."""
+
+    def __init__(self, client: Any, failures: int) -> None:
+        self.client = client
+        self.failures_left = failures
+        self.attempts = 0
+
+    def insert(self, *args: Any, **kwargs: Any) -> Any:
+        self.attempts += 1
+        if self.failures_left > 0:
+            self.failures_left -= 1
+            raise OperationalError("Error HTTPConnectionPool(host='ch', port=8123): Connection refused")
+        return self.client.insert(*args, **kwargs)
+
+
+@pytest.fixture
+def topics(kafka: KafkaSettings, unique: str) -> Topics:
+    names = Topics.prefixed(f"k{unique}-")
+    ensure_topics(kafka, dict.fromkeys(names.all, 2), 1)
+    return names
+
+
+def produce_events(kafka: KafkaSettings, topics: Topics, count: int) -> list[str]:
+    events = list(Simulator(SimulatorSettings(communities=2, seed=9)).events(count=count))
+    with EventPublisher(kafka, PublisherSettings(batch_events=40), topics) as publisher:
+        for event in events:
+            publisher.publish(event)
+    return sorted(e.event_id for e in events)
+
+
+def consumer_for(kafka: KafkaSettings, topics: Topics, group: str) -> KafkaConsumer:
+    consumer = KafkaConsumer(
+        *topics.event_topics, **kafka.client_config(), group_id=group, enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )  # fmt: skip
+    return consumer
+
+
+def stored_ids(client: Any) -> list[str]:
+    return [row[0] for row in client.query("SELECT event_id FROM events FINAL ORDER BY event_id").result_rows]
+
+
+def drain(sink: TableSink, rounds: int = 30) -> None:
+    for _ in range(rounds):
+        sink.poll_once(200)
+    sink.flush()
+
+
+def test_events_land_once_and_offsets_follow_inserts(
+    kafka: KafkaSettings, topics: Topics, clickhouse: ClickHouseSettings, unique: str
+) -> None:
+    expected = produce_events(kafka, topics, 2000)
+    client = connect(clickhouse)
+    apply_migrations(client)
+    dead: list[Any] = []
+    consumer = consumer_for(kafka, topics, f"sink-{unique}")
+    sink = TableSink(events_spec(), consumer, client, lambda *a: dead.append(a), SinkSettings(batch_rows=500))
+    drain(sink)
+    consumer.close()
+    assert stored_ids(client) == expected
+    assert client.query("SELECT count() FROM events").result_rows == [(2000,)]
+    assert dead == [] and sink.stats.batches >= 4
+
+    # A restarted sink in the same group finds nothing new: the offsets were committed after the inserts.
+    again = consumer_for(kafka, topics, f"sink-{unique}")
+    second = TableSink(events_spec(), again, client, lambda *a: dead.append(a))
+    drain(second, rounds=10)
+    again.close()
+    assert second.stats.rows_written == 0
+
+
+def test_crash_before_commit_replays_without_doubling(
+    kafka: KafkaSettings, topics: Topics, clickhouse: ClickHouseSettings, unique: str
+) -> None:
+    expected = produce_events(kafka, topics, 600)
+    client = connect(clickhouse)
+    apply_migrations(client)
+    # First run inserts every batch but "crashes" before committing: no commit reaches Kafka.
+    consumer = consumer_for(kafka, topics, f"crash-{unique}")
+    sink = TableSink(events_spec(), consumer, client, lambda *a: None, SinkSettings(batch_rows=10_000))
+    sink.consumer.commit = lambda *a, **k: None  # type: ignore[method-assign]
+    drain(sink)
+    consumer.close()
+    # The restart replays everything from the last commit.
+    consumer = consumer_for(kafka, topics, f"crash-{unique}")
+    replayed = TableSink(events_spec(), consumer, client, lambda *a: None, SinkSettings(batch_rows=10_000))
+    drain(replayed)
+    consumer.close()
+    assert replayed.stats.rows_written == 600
+    assert stored_ids(client) == expected, "FINAL shows each event once"
+
+
+def test_unreachable_target_is_retried_with_the_same_batch(
+    kafka: KafkaSettings, topics: Topics, clickhouse: ClickHouseSettings, unique: str
+) -> None:
+    expected = produce_events(kafka, topics, 300)
+    real = connect(clickhouse)
+    apply_migrations(real)
+    flaky = Unreachable(real, failures=4)
+    waits: list[float] = []
+    consumer = consumer_for(kafka, topics, f"flaky-{unique}")
+    sink = TableSink(
+        events_spec(), consumer, flaky, lambda *a: None, SinkSettings(batch_rows=10_000), sleep=waits.append
+    )
+    drain(sink)
+    consumer.close()
+    assert waits == [0.5, 1.0, 2.0, 4.0], "exponential backoff while the target is away"
+    assert sink.stats.retries == 4
+    assert stored_ids(real) == expected
+    assert real.query("SELECT count() FROM events").result_rows == [(300,)], "nothing doubled"
+
+
+def test_rows_the_server_rejects_are_dead_lettered_and_the_rest_stored(
+    kafka: KafkaSettings, topics: Topics, clickhouse: ClickHouseSettings, unique: str
+) -> None:
+    client = connect(clickhouse)
+    client.command(
+        "CREATE TABLE IF NOT EXISTS scores (name String, score UInt8) ENGINE = MergeTree ORDER BY name"
+    )
+    topic = topics.alerts
+    producer = KafkaProducer(**kafka.client_config())
+    values = [b"ann,3", b"bob,999999", b"cid,7", b"dan,oops", b"eve,9"]
+    for value in values:
+        producer.send(topic, value=value)
+    producer.flush()
+    producer.close()
+
+    def rows_of(value: bytes) -> list[tuple[str, Any]]:
+        name, score = value.decode().split(",")
+        return [(name, score)]
+
+    dead: list[tuple[bytes, Any, list[tuple[str, bytes]]]] = []
+    consumer = KafkaConsumer(
+        topic,
+        **kafka.client_config(),
+        group_id=f"bad-{unique}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    sink = TableSink(
+        TableSpec("scores", ("name", "score"), rows_of), consumer, client, lambda *a: dead.append(a)
+    )
+    drain(sink)
+    consumer.close()
+    assert sorted(r[0] for r in client.query("SELECT name FROM scores").result_rows) == ["ann", "cid", "eve"]
+    assert sorted(d[0] for d in dead) == [b"bob,999999", b"dan,oops"]
+    assert all(dict(d[2])[DLQ_CODE] == b"sink_rejected" for d in dead)
+    assert read_all(kafka, topics.dead_letters) == []  # the callback decides where dead letters go
