@@ -36,6 +36,7 @@ class PublisherSettings(BaseModel):
     batch_bytes: int = Field(default=512 * 1024, ge=1024, le=900_000)
     linger_ms: int = Field(default=50, ge=0, le=60_000)
     delivery_timeout_s: float = Field(default=60.0, gt=0, le=600)
+    connect_timeout_s: float = Field(default=30.0, gt=0, le=600)
     compression: Literal["none", "gzip", "lz4", "zstd", "snappy"] = "none"
 
 
@@ -92,16 +93,21 @@ class EventPublisher:
     def start(self) -> None:
         compression = None if self.settings.compression == "none" else self.settings.compression
         try:
+            config = self.kafka.client_config()
+            delivery_ms = int(self.settings.delivery_timeout_s * 1000)
+            # kafka-python insists that one request fits in the delivery timeout.
+            config["request_timeout_ms"] = min(config["request_timeout_ms"], delivery_ms - 10)
             self._producer = KafkaProducer(
-                **self.kafka.client_config(),
+                **config,
                 acks="all",
                 enable_idempotence=True,
                 linger_ms=5,
                 batch_size=1024 * 1024,
                 max_request_size=1024 * 1024,
                 compression_type=compression,
-                delivery_timeout_ms=int(self.settings.delivery_timeout_s * 1000),
+                delivery_timeout_ms=delivery_ms,
                 max_block_ms=int(self.settings.delivery_timeout_s * 1000),
+                bootstrap_timeout_ms=int(self.settings.connect_timeout_s * 1000),
                 allow_auto_create_topics=False,
             )
         except (KafkaError, OSError) as exc:
@@ -169,6 +175,12 @@ class EventPublisher:
         touch the buffered batches.
         """
         producer = self._require_producer()
+        if not events:  # a readiness probe: ask for metadata, which needs a live broker
+            try:
+                producer.partitions_for(self.topics.dead_letters)
+            except KafkaError as exc:
+                raise KafkaUnavailable(f"Kafka is not reachable: {exc}") from exc
+            return
         grouped: dict[tuple[str, int], list[CanonicalEvent]] = {}
         for event in events:
             topic = self.topics.for_type(event.type)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from rich.progress import (
 
 from agents import EventPublisher, ReplayReport, Simulator, SimulatorSettings, replay
 from agents.simulator import DEFAULT_START
+from agents.webhook_server import Receiver, serve
 from pulse.cli_support import Context, Duration, console, err_console, fail_cleanly, stop_on_signals
 from pulse.settings import Settings
 from schemas import encode_event
@@ -236,5 +238,48 @@ def _send_paced(stream: Any, settings: Settings, start_at: datetime, rate: float
     )
 
 
+@click.command()
+@click.option("--host", help="Listen address. Env: PULSE_WEBHOOKS__HOST. Default: 127.0.0.1")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), help="Listen port. Env: PULSE_WEBHOOKS__PORT. Default: 8088"
+)
+@click.pass_obj
+@fail_cleanly
+def webhooks(obj: Context, host: str | None, port: int | None) -> None:
+    """Receive platform webhooks and publish them as canonical events.
+
+    \b
+    POST /webhooks/vk          VK Callback API (secret in the body, confirmation answered)
+    POST /webhooks/telegram    Telegram Bot API (X-Telegram-Bot-Api-Secret-Token)
+    GET|POST /webhooks/facebook, /webhooks/instagram   Meta (verify handshake, X-Hub-Signature-256)
+    POST /events               canonical NDJSON (Authorization: Bearer <token>)
+    GET /healthz, /readyz, /stats
+
+    A platform is served once its settings are given (PULSE_WEBHOOKS__VK, __TELEGRAM, __META,
+    __BEARER_TOKEN; see docs/settings.md). Answers come only after Kafka acknowledged the events; 503
+    while Kafka is unreachable, so the platform retries.
+    """
+    listen = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = obj.settings(**({"webhooks": listen} if listen else {}))
+    receiver = Receiver(
+        settings.webhooks, lambda: EventPublisher(settings.kafka, settings.publisher, settings.topics.names)
+    )
+    configured = [
+        name
+        for name in ("vk", "telegram", "meta", "bearer_token")
+        if getattr(settings.webhooks, name) is not None
+    ]
+    if not configured:
+        err_console.print(
+            "warning: no platform is configured; every endpoint will answer 404 (see docs/settings.md)"
+        )
+    err_console.print(
+        f"listening on http://{settings.webhooks.host}:{settings.webhooks.port} ({', '.join(configured) or 'no platforms'})"
+    )
+    with stop_on_signals() as should_stop:
+        asyncio.run(serve(receiver, should_stop))
+    console.print(f"stopped; counters: {dict(receiver.stats)}", highlight=False)
+
+
 replay_command.name = "replay"
-COMMANDS = [simulate, replay_command]
+COMMANDS = [simulate, replay_command, webhooks]

@@ -27,3 +27,5 @@ def configure(level: str) -> None:
     root.setLevel(level)
     # kafka-python logs every reconnect attempt at INFO/WARNING; its errors reach us as exceptions anyway.
     logging.getLogger("kafka").setLevel(max(logging.getLevelName(level), logging.ERROR))
+    # One line per webhook request is for debugging; the receiver's own counters are at /stats.
+    logging.getLogger("aiohttp.access").setLevel(max(logging.getLevelName(level), logging.WARNING))

@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agents import PublisherSettings
+from agents.webhook_server import WebhookSettings
 from pipeline import ClickHouseSettings
 from pulse.local_kafka import LocalKafkaSettings
 from pulse.topics import TopicSettings
@@ -30,6 +31,7 @@ class Settings(BaseSettings):
     local_kafka: LocalKafkaSettings = Field(default_factory=LocalKafkaSettings)
     topics: TopicSettings = Field(default_factory=TopicSettings)
     publisher: PublisherSettings = Field(default_factory=PublisherSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
 
     @model_validator(mode="after")

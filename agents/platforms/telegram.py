@@ -1,0 +1,117 @@
+"""Telegram Bot API: comments in a channel's linked discussion group, and reactions.
+
+A comment is a `message` in the discussion group inside the thread of a channel post's automatic forward.
+The thread is named by the forward's id *in the group*, while likes and the analytics speak of the
+*channel* post id, so `TelegramThreads` remembers which thread belongs to which channel post (learned
+from the automatic forward itself, or from a top-level comment that replies to it). A comment in a thread
+not yet learned keeps the thread's id as `post_id` with a `thread-` prefix, so it is never attributed to
+the wrong post.
+
+The community speaks as the channel (`sender_chat.id == channel id`) or as an anonymous group admin
+(`sender_chat.id == group id`). `update_id` is the delivery id. `message_reaction` (one user's reaction,
+groups) maps to like/unlike; `message_reaction_count` (anonymous totals, channels) is not mapped: totals
+are not events, and turning them into deltas would need state this receiver does not keep.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from agents.platforms.common import Delivery, PayloadError, event, field, ident, unix_ms
+
+
+class TelegramThreads:
+    """Discussion thread id -> channel post id, bounded (oldest forgotten first)."""
+
+    def __init__(self, max_threads: int = 100_000) -> None:
+        self.max_threads = max_threads
+        self._posts: OrderedDict[tuple[str, str], str] = OrderedDict()
+
+    def learn(self, group_id: str, thread_id: str, post_id: str) -> None:
+        self._posts[(group_id, thread_id)] = post_id
+        if len(self._posts) > self.max_threads:
+            self._posts.popitem(last=False)
+
+    def post_of(self, group_id: str, thread_id: str) -> str | None:
+        return self._posts.get((group_id, thread_id))
+
+
+def map_telegram(
+    update: dict[str, Any], channels_by_group: Mapping[str, str], threads: TelegramThreads
+) -> Delivery | None:
+    """The events of one update; None for an update this pipeline does not use."""
+    delivery = f"tg:{ident(field(update, 'update_id'), 'update_id')}"
+    if "message" in update or "edited_message" in update:
+        edited = "edited_message" in update
+        message = field(update, "edited_message" if edited else "message")
+        mapped = _comment(message, channels_by_group, threads, edited)
+    elif "message_reaction" in update:
+        mapped = _reaction(field(update, "message_reaction"), channels_by_group, threads)
+    else:
+        return None
+    return Delivery(delivery, (mapped,)) if mapped is not None else None
+
+
+def _comment(
+    message: dict[str, Any], channels_by_group: Mapping[str, str], threads: TelegramThreads, edited: bool
+) -> Any:
+    group = ident(field(message, "chat.id", "message"), "message.chat.id")
+    channel = channels_by_group.get(group)
+    if channel is None:
+        return None  # not a discussion group we were told about
+    message_id = ident(field(message, "message_id", "message"), "message.message_id")
+    if message.get("is_automatic_forward"):
+        origin = message.get("forward_origin") or {}
+        post = origin.get("message_id", message.get("forward_from_message_id"))
+        if post is not None:
+            threads.learn(group, message_id, ident(post, "message.forward_origin.message_id"))
+        return None  # the channel's own post, mirrored into the group: not a comment
+    reply = message.get("reply_to_message") or {}
+    thread = message.get("message_thread_id", reply.get("message_id"))
+    if thread is None:
+        return None  # a message in the group outside any post's thread
+    thread = ident(thread, "message.message_thread_id")
+    if reply.get("is_automatic_forward"):
+        origin = reply.get("forward_origin") or {}
+        post = origin.get("message_id", reply.get("forward_from_message_id"))
+        if post is not None:
+            threads.learn(group, thread, ident(post, "message.reply_to_message.forward_origin.message_id"))
+    parent = None
+    if reply and not reply.get("is_automatic_forward") and "message_id" in reply:
+        parent = ident(reply["message_id"], "message.reply_to_message.message_id")
+    sender_chat = (message.get("sender_chat") or {}).get("id")
+    author = sender_chat if sender_chat is not None else (message.get("from") or {}).get("id")
+    if author is None:
+        raise PayloadError("'message.from.id' is missing")
+    author = ident(author, "message.from.id")
+    ts = unix_ms(
+        field(message, "edit_date", "message") if edited else field(message, "date", "message"),
+        "message.date",
+    )
+    return event(
+        event_id=f"tg:{group}:{message_id}" + (f":edit:{ts}" if edited else ""),
+        type="comment_edit" if edited else "comment", platform="telegram", community_id=channel,
+        post_id=threads.post_of(group, thread) or f"thread-{thread}", user_id=author, ts=ts,
+        comment_id=message_id, parent_id=parent, by_community=author in (channel, group),
+        text=message.get("text") or message.get("caption"),
+    )  # fmt: skip
+
+
+def _reaction(
+    reaction: dict[str, Any], channels_by_group: Mapping[str, str], threads: TelegramThreads
+) -> Any:
+    chat = ident(field(reaction, "chat.id", "message_reaction"), "message_reaction.chat.id")
+    community = channels_by_group.get(chat, chat)
+    old, new = reaction.get("old_reaction") or [], reaction.get("new_reaction") or []
+    if bool(old) == bool(new):
+        return None  # a change of emoji is neither a new like nor a withdrawn one
+    user = reaction.get("user") or reaction.get("actor_chat") or {}
+    message_id = ident(field(reaction, "message_id", "message_reaction"), "message_reaction.message_id")
+    ts = unix_ms(field(reaction, "date", "message_reaction"), "message_reaction.date")
+    return event(
+        event_id=f"tg:{chat}:{message_id}:reaction:{ident(user.get('id'), 'message_reaction.user.id')}:{ts}",
+        type="like" if new else "unlike", platform="telegram", community_id=community,
+        post_id=threads.post_of(chat, message_id) or message_id, user_id=ident(user.get("id"), "message_reaction.user.id"), ts=ts,
+    )  # fmt: skip

@@ -1,0 +1,347 @@
+"""The webhook receiver: platform callbacks in, canonical events into Kafka, answered only once Kafka has them.
+
+Per request, in this order: size limit (413), authentication on the raw bytes or headers (401 missing,
+403 wrong), parsing and mapping (400 with the reason; nothing is sent), redelivery check, send and wait
+for Kafka's acknowledgement (503 if Kafka cannot be reached, so the platform retries; the delivery is
+then forgotten by the redelivery check so the retry goes through), answer. `/healthz` says the process
+runs; `/readyz` says whether the last attempt to reach Kafka worked.
+
+kafka-python is synchronous, so sends run in a small thread pool; the producer is started lazily, so the
+receiver can start, and answer 503, while Kafka is still away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import msgspec
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, Field, SecretStr
+
+from agents.errors import AgentError, KafkaUnavailable
+from agents.platforms import Delivery, PayloadError, TelegramThreads, map_meta, map_telegram, map_vk
+from agents.publisher import EventPublisher
+from agents.recent import RecentIds
+from schemas import CanonicalEvent, InvalidEvent, parse_line
+
+log = logging.getLogger(__name__)
+
+
+class VkSettings(BaseModel):
+    secret: SecretStr
+    confirmations: dict[str, str] = Field(default_factory=dict, description="group id -> confirmation string")
+    admin_ids: list[str] = Field(
+        default_factory=list, description="admins' personal accounts answering for the community"
+    )
+
+
+class TelegramSettings(BaseModel):
+    secret_token: SecretStr
+    channels_by_group: dict[str, str] = Field(
+        default_factory=dict, description="discussion group id -> channel id"
+    )
+
+
+class MetaSettings(BaseModel):
+    app_secret: SecretStr
+    verify_token: SecretStr
+
+
+class WebhookSettings(BaseModel):
+    """A platform left unset has its endpoint answer 404: nothing is accepted that nobody configured."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8088, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20)
+    dedup_ttl_s: float = Field(default=86_400.0, gt=0, le=30 * 86_400)
+    dedup_max_ids: int = Field(default=1_000_000, ge=1, le=100_000_000)
+    ack_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    vk: VkSettings | None = None
+    telegram: TelegramSettings | None = None
+    meta: MetaSettings | None = None
+    bearer_token: SecretStr | None = Field(default=None, description="for the generic NDJSON endpoint")
+
+
+class Receiver:
+    """Owns the redelivery memory, the Kafka sender and the counters; the aiohttp handlers call it."""
+
+    def __init__(
+        self,
+        settings: WebhookSettings,
+        publisher_factory: Callable[[], EventPublisher],
+        *,
+        clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    ) -> None:
+        self.settings = settings
+        self.stats: Counter[str] = Counter()
+        self.kafka_ready = False
+        self._publisher_factory = publisher_factory
+        self._publisher: EventPublisher | None = None
+        self._publisher_lock = threading.Lock()
+        self._clock_ms = clock_ms
+        self._recent = RecentIds(settings.dedup_ttl_s, settings.dedup_max_ids)
+        self._threads = TelegramThreads()
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-send")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        with self._publisher_lock:
+            if self._publisher is not None:
+                self._publisher.stop()
+                self._publisher = None
+
+    async def deliver(self, platform: str, deliveries: Sequence[Delivery]) -> web.Response:
+        """Sends the deliveries not seen before; 200 once Kafka acknowledged, 503 if it could not."""
+        fresh = [d for d in deliveries if not self._recent.seen(d.delivery_id)]
+        self.stats[f"{platform}.duplicates"] += len(deliveries) - len(fresh)
+        events = [e for d in fresh for e in d.events]
+        if events:
+            try:
+                await asyncio.get_running_loop().run_in_executor(self._pool, self._send, events)
+            except AgentError as exc:
+                for d in fresh:
+                    self._recent.forget(d.delivery_id)
+                self.stats[f"{platform}.unavailable"] += 1
+                log.warning(
+                    "Kafka unavailable, answering 503", extra={"platform": platform, "error": str(exc)[:200]}
+                )
+                return web.json_response({"error": "event store unavailable, retry later"}, status=503)
+        self.stats[f"{platform}.accepted"] += len(events)
+        return web.Response(text="ok")
+
+    def _send(self, events: list[CanonicalEvent]) -> None:
+        with self._publisher_lock:
+            if self._publisher is None:
+                publisher = self._publisher_factory()
+                try:
+                    publisher.start()
+                except AgentError:
+                    self.kafka_ready = False
+                    raise
+                self._publisher = publisher
+            publisher = self._publisher
+        try:
+            publisher.send_now(events, timeout_s=self.settings.ack_timeout_s)
+            self.kafka_ready = True
+        except KafkaUnavailable:
+            self.kafka_ready = False
+            raise
+
+    async def health(self, request: web.Request) -> web.Response:
+        return _ok({"status": "alive"})
+
+    async def ready(self, request: web.Request) -> web.Response:
+        """Ready once a send reached Kafka (or a probe did): a platform pointed here will be answered 200."""
+        if not self.kafka_ready:
+            with contextlib.suppress(AgentError):  # not ready: the answer below says so
+                await asyncio.get_running_loop().run_in_executor(self._pool, self._send, [])
+        return _ok({"kafka": self.kafka_ready}, 200 if self.kafka_ready else 503)
+
+    async def counters(self, request: web.Request) -> web.Response:
+        return _ok(dict(self.stats))
+
+    # --- platforms -------------------------------------------------------------------------------------
+
+    async def vk(self, request: web.Request) -> web.StreamResponse:
+        vk = self.settings.vk
+        if vk is None:
+            return _not_configured("vk")
+        body = await _json_body(request)
+        secret = body.get("secret") if isinstance(body, dict) else None
+        if not isinstance(secret, str) or not hmac.compare_digest(secret, vk.secret.get_secret_value()):
+            return self._refuse("vk", 403 if secret else 401, "wrong or missing secret")
+        if body.get("type") == "confirmation":
+            answer = vk.confirmations.get(str(body.get("group_id")))
+            if answer is None:
+                return web.json_response(
+                    {"error": "no confirmation string configured for this group"}, status=400
+                )
+            return web.Response(text=answer)
+        delivery = self._mapped("vk", lambda: map_vk(body, vk.admin_ids, self._clock_ms()))
+        if isinstance(delivery, web.Response):
+            return delivery
+        if delivery is None:
+            self.stats["vk.ignored"] += 1
+            return web.Response(text="ok")  # VK disables servers that answer anything else
+        return await self.deliver("vk", [delivery])
+
+    async def telegram(self, request: web.Request) -> web.StreamResponse:
+        tg = self.settings.telegram
+        if tg is None:
+            return _not_configured("telegram")
+        token = request.headers.get("X-Telegram-Bot-Api-Secret-Token")
+        if token is None:
+            return self._refuse("telegram", 401, "missing X-Telegram-Bot-Api-Secret-Token")
+        if not hmac.compare_digest(token.encode(), tg.secret_token.get_secret_value().encode()):
+            return self._refuse("telegram", 403, "wrong secret token")
+        body = await _json_body(request)
+        delivery = self._mapped("telegram", lambda: map_telegram(body, tg.channels_by_group, self._threads))
+        if isinstance(delivery, web.Response):
+            return delivery
+        if delivery is None:
+            self.stats["telegram.ignored"] += 1
+            return web.Response(text="ok")
+        return await self.deliver("telegram", [delivery])
+
+    def meta_handler(self, platform: str) -> Callable[[web.Request], Any]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            meta = self.settings.meta
+            if meta is None:
+                return _not_configured(platform)
+            if request.method == "GET":
+                return _meta_handshake(request, meta)
+            raw = await request.read()
+            header = request.headers.get("X-Hub-Signature-256")
+            if header is None:
+                return self._refuse(platform, 401, "missing X-Hub-Signature-256")
+            expected = (
+                "sha256="
+                + hmac.new(meta.app_secret.get_secret_value().encode(), raw, hashlib.sha256).hexdigest()
+            )
+            if not hmac.compare_digest(header.encode(), expected.encode()):
+                return self._refuse(platform, 403, "signature does not match the body")
+            body = _parse(raw)
+            deliveries = self._mapped(platform, lambda: map_meta(body, platform))
+            if isinstance(deliveries, web.Response):
+                return deliveries
+            return await self.deliver(platform, deliveries)
+
+        return handle
+
+    async def generic(self, request: web.Request) -> web.StreamResponse:
+        token = self.settings.bearer_token
+        if token is None:
+            return _not_configured("events")
+        given = request.headers.get("Authorization", "")
+        if not given.startswith("Bearer "):
+            return self._refuse("events", 401, "missing bearer token")
+        if not hmac.compare_digest(given.removeprefix("Bearer ").encode(), token.get_secret_value().encode()):
+            return self._refuse("events", 403, "wrong bearer token")
+        raw = await request.read()
+        events, reasons = [], []
+        for line_no, line in enumerate(raw.split(b"\n"), start=1):
+            if line.strip():
+                try:
+                    events.append(parse_line(line, line_no=line_no))
+                except InvalidEvent as exc:
+                    reasons.append(exc.reason)
+        if reasons:
+            self.stats["events.rejected"] += 1
+            return web.json_response(
+                {"error": "invalid events; nothing was accepted", "reasons": reasons}, status=400
+            )
+        if not events:
+            return web.json_response({"error": "no events in the body"}, status=400)
+        response = await self.deliver("events", [Delivery(f"event:{e.event_id}", (e,)) for e in events])
+        if response.status == 200:
+            return web.json_response({"received": len(events)})
+        return response
+
+    def _mapped(self, platform: str, mapper: Callable[[], Any]) -> Any:
+        try:
+            return mapper()
+        except PayloadError as exc:
+            self.stats[f"{platform}.rejected"] += 1
+            return web.json_response({"error": exc.reason}, status=400)
+
+    def _refuse(self, platform: str, status: int, reason: str) -> web.Response:
+        self.stats[f"{platform}.unauthorized"] += 1
+        return web.json_response({"error": reason}, status=status)
+
+
+def build_app(receiver: Receiver) -> web.Application:
+    app = web.Application(
+        client_max_size=receiver.settings.max_body_bytes,
+        middlewares=[_body_limit(receiver.settings.max_body_bytes)],
+    )
+    app.router.add_post("/webhooks/vk", receiver.vk)
+    app.router.add_post("/webhooks/telegram", receiver.telegram)
+    for platform in ("facebook", "instagram"):
+        app.router.add_route("*", f"/webhooks/{platform}", receiver.meta_handler(platform))
+    app.router.add_post("/events", receiver.generic)
+    app.router.add_get("/healthz", receiver.health)
+    app.router.add_get("/readyz", receiver.ready)
+    app.router.add_get("/stats", receiver.counters)
+    return app
+
+
+async def serve(receiver: Receiver, should_stop: Callable[[], bool]) -> None:
+    """Runs the receiver until `should_stop()`; in-flight requests finish before it returns."""
+    runner = web.AppRunner(build_app(receiver), shutdown_timeout=receiver.settings.ack_timeout_s + 5)
+    await runner.setup()
+    site = web.TCPSite(runner, receiver.settings.host, receiver.settings.port)
+    await site.start()
+    log.info(
+        "webhook receiver listening", extra={"host": receiver.settings.host, "port": receiver.settings.port}
+    )
+    try:
+        while not should_stop():
+            await asyncio.sleep(0.2)
+    finally:
+        await runner.cleanup()
+        receiver.close()
+
+
+def _body_limit(limit: int) -> Any:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.content_length is not None and request.content_length > limit:
+            return web.json_response({"error": f"body larger than {limit} bytes"}, status=413)
+        try:
+            response: web.StreamResponse = await handler(request)
+            return response
+        except web.HTTPRequestEntityTooLarge:
+            return web.json_response({"error": f"body larger than {limit} bytes"}, status=413)
+        except _BadBody as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+
+    return middleware
+
+
+class _BadBody(Exception):
+    pass
+
+
+async def _json_body(request: web.Request) -> Any:
+    return _parse(await request.read())
+
+
+def _parse(raw: bytes) -> Any:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise _BadBody(f"body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise _BadBody("body must be a JSON object")
+    return body
+
+
+def _meta_handshake(request: web.Request, meta: MetaSettings) -> web.Response:
+    query = request.query
+    token = query.get("hub.verify_token", "")
+    if query.get("hub.mode") == "subscribe" and hmac.compare_digest(
+        token.encode(), meta.verify_token.get_secret_value().encode()
+    ):
+        return web.Response(text=query.get("hub.challenge", ""))
+    return web.json_response({"error": "verification failed"}, status=403)
+
+
+def _not_configured(platform: str) -> web.Response:
+    return web.json_response(
+        {"error": f"the {platform} endpoint is not configured on this receiver"}, status=404
+    )
+
+
+def _ok(payload: dict[str, Any], status: int = 200) -> web.Response:
+    return web.Response(body=msgspec.json.encode(payload), status=status, content_type="application/json")
