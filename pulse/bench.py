@@ -7,6 +7,7 @@ reused. The baseline (one event per message) runs in the same invocation, on the
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -58,8 +59,7 @@ def run_replay(
     with _bench_topics(kafka, f"replay{batch_events}", partitions) as topics:
         settings = PublisherSettings(batch_events=batch_events)
         with path.open("rb") as stream, EventPublisher(kafka, settings, topics) as publisher:
-            lines = (line for n, line in enumerate(stream) if n < limit)
-            report = replay(lines, publisher, source=str(path))
+            report = replay(itertools.islice(stream, limit), publisher, source=str(path))
         stats = publisher.stats
         return IngestResult(
             "replay", batch_events, report.sent, stats.messages, stats.bytes / 1e6, report.elapsed_s
