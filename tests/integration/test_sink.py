@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -60,9 +61,19 @@ def stored_ids(client: Any) -> list[str]:
     return [row[0] for row in client.query("SELECT event_id FROM events FINAL ORDER BY event_id").result_rows]
 
 
-def drain(sink: TableSink, rounds: int = 30) -> None:
-    for _ in range(rounds):
+def drain(sink: TableSink, timeout_s: float = 60.0) -> None:
+    """Polls until the consumer has joined, been assigned, and read to the end of every partition."""
+    consumer = sink.consumer
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
         sink.poll_once(200)
+        assigned = consumer.assignment()
+        if assigned:
+            ends = consumer.end_offsets(list(assigned))
+            if all(consumer.position(tp) >= ends[tp] for tp in assigned):
+                break
+    else:
+        raise AssertionError("the sink did not reach the end of its partitions in time")
     sink.flush()
 
 
@@ -84,7 +95,7 @@ def test_events_land_once_and_offsets_follow_inserts(
     # A restarted sink in the same group finds nothing new: the offsets were committed after the inserts.
     again = consumer_for(kafka, topics, f"sink-{unique}")
     second = TableSink(events_spec(), again, client, lambda *a: dead.append(a))
-    drain(second, rounds=10)
+    drain(second)
     again.close()
     assert second.stats.rows_written == 0
 
