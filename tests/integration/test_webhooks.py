@@ -74,17 +74,14 @@ def topics(kafka: KafkaSettings, unique: str) -> Topics:
     return names
 
 
-async def started(kafka: KafkaSettings, topics: Topics) -> tuple[Running, web.AppRunner]:
-    running = Running(kafka, topics)
-    runner = web.AppRunner(build_app(running.receiver))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", running.settings.port).start()
-    return running, runner
-
-
 def run(kafka: KafkaSettings, topics: Topics, scenario: Callable[[Running], Any]) -> None:
+    """Runs `scenario` against a receiver on a real port whose publisher talks to `kafka`."""
+
     async def main() -> None:
-        running, runner = await started(kafka, topics)
+        running = Running(kafka, topics)
+        runner = web.AppRunner(build_app(running.receiver))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", running.settings.port).start()
         try:
             await scenario(running)
         finally:
@@ -202,16 +199,5 @@ def test_broker_down_answers_503_then_the_retry_goes_through(kafka: KafkaSetting
         assert await s.post("/webhooks/vk", body) == (200, "ok")
         assert (await s.get("/readyz"))[0] == 200
 
-    async def main() -> None:
-        running = Running(dead, topics)
-        runner = web.AppRunner(build_app(running.receiver))
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", running.settings.port).start()
-        try:
-            await scenario(running)
-        finally:
-            await runner.cleanup()
-            running.receiver.close()
-
-    asyncio.run(main())
+    run(dead, topics, scenario)
     assert [e.comment_id for _, e in landed(kafka, topics)] == ["9051"]
