@@ -6,6 +6,15 @@ refuses events older than the stream's newest event time minus the allowed laten
 late, never added to a window that was already emitted as final. `drain_touched()` hands out the absolute
 values of every window changed since the last call, so a sink that writes them twice overwrites rather
 than double-counts.
+
+Surviving a crash: every window remembers, per source topic, the offset of the last message applied to it
+(`add(..., source=(topic, offset))`). After a restart the processor re-reads messages whose offsets were
+not committed; an event from a message already applied to its window is not counted again, but the window
+is re-emitted, in case its output was lost with the crash. `drain_changes()` gives the window states to
+persist (faust table, changelog) and `restore()` takes them back.
+
+Memory: a window keeps its engagers and event ids only while it can still change (until the watermark
+passes its end); after that only the counts stay, for the rolling totals, and a day later the window goes.
 """
 
 from __future__ import annotations
@@ -14,7 +23,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import msgspec
+
 from schemas import CanonicalEvent, EventType
+from schemas.outputs import RollingValue, SpanTotals, WindowValue
 
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
@@ -22,12 +34,25 @@ ROLLING_SPANS_MS = {"5m": 5 * MINUTE_MS, "1h": 60 * MINUTE_MS, "24h": DAY_MS}
 # Engagement score weights: a repost spreads the post, a comment is effort, a like is a tap.
 SCORE_WEIGHTS = {"likes": 1.0, "comments": 2.0, "reposts": 3.0}
 
+Post = tuple[str, str, str]  # (platform, community_id, post_id)
+WindowKey = tuple[str, str, str, int]  # (platform, community_id, post_id, minute_ms)
+Source = tuple[str, int]  # (topic, offset) of the message an event came in
+
 
 class Verdict(StrEnum):
     COUNTED = "counted"
-    DUPLICATE = "duplicate"
+    DUPLICATE = "duplicate"  # this event_id was already counted
+    REPLAYED = "replayed"  # its message was already applied to the window (a re-read after a crash)
     LATE = "late"
-    IGNORED = "ignored"  # not an engagement (posts, edits)
+    IGNORED = "ignored"  # not an engagement (posts, edits, deletions)
+
+
+def score(likes: int, unlikes: int, comments: int, reposts: int) -> float:
+    return (
+        SCORE_WEIGHTS["likes"] * max(0, likes - unlikes)
+        + SCORE_WEIGHTS["comments"] * comments
+        + SCORE_WEIGHTS["reposts"] * reposts
+    )
 
 
 @dataclass(slots=True)
@@ -36,31 +61,33 @@ class MinuteWindow:
     unlikes: int = 0
     comments: int = 0
     reposts: int = 0
-    engagers: set[str] = field(default_factory=set)
+    engagers: set[str] | None = field(default_factory=set)  # None once closed
+    event_ids: set[str] | None = field(default_factory=set)  # None once closed
+    closed_engagers: int = 0
+    applied: dict[str, int] = field(default_factory=dict)  # topic -> last offset applied
 
     @property
-    def score(self) -> float:
-        return (
-            SCORE_WEIGHTS["likes"] * max(0, self.likes - self.unlikes)
-            + SCORE_WEIGHTS["comments"] * self.comments
-            + SCORE_WEIGHTS["reposts"] * self.reposts
-        )
+    def unique_engagers(self) -> int:
+        return self.closed_engagers if self.engagers is None else len(self.engagers)
+
+    def close(self) -> None:
+        self.closed_engagers = self.unique_engagers
+        self.engagers = self.event_ids = None
 
 
-@dataclass(frozen=True, slots=True)
-class WindowValue:
-    """One (post, minute) window's absolute values, as the `engagement_minute` table stores them."""
-
-    platform: str
-    community_id: str
-    post_id: str
-    minute_ms: int
+class _WindowState(msgspec.Struct, array_like=True):
     likes: int
     unlikes: int
     comments: int
     reposts: int
-    unique_engagers: int
-    score: float
+    engagers: list[str] | None
+    event_ids: list[str] | None
+    closed_engagers: int
+    applied: dict[str, int]
+
+
+_STATE_ENCODER = msgspec.msgpack.Encoder()
+_STATE_DECODER = msgspec.msgpack.Decoder(_WindowState)
 
 
 class EngagementBook:
@@ -71,31 +98,39 @@ class EngagementBook:
         self.max_event_ms = 0
         self.late_events = 0
         self.duplicate_events = 0
-        self._windows: dict[tuple[str, str, str], dict[int, MinuteWindow]] = defaultdict(dict)
-        self._seen: dict[str, int] = {}  # event_id -> event time, kept while it could still be counted
-        self._touched: set[tuple[tuple[str, str, str], int]] = set()
+        self._windows: dict[Post, dict[int, MinuteWindow]] = defaultdict(dict)
+        self._touched: set[WindowKey] = set()  # changed since the last drain_touched
+        self._changed: set[WindowKey] = set()  # to persist since the last drain_changes
+        self._rolling: set[Post] = set()  # posts changed since the last drain_rolling
 
     @property
     def watermark_ms(self) -> int:
         """Events older than this are late."""
         return self.max_event_ms - self.allowed_lateness_ms
 
-    def add(self, event: CanonicalEvent) -> Verdict:
+    def add(self, event: CanonicalEvent, source: Source | None = None) -> Verdict:
         kind = event.type
         if kind not in _COUNTED:
             return Verdict.IGNORED
-        if event.ts_ms < self.watermark_ms:
+        post = (event.platform, event.community_id, event.post_id)
+        ts = event.ts_ms
+        minute = ts - ts % MINUTE_MS
+        window = self._windows[post].get(minute)
+        if source is not None and window is not None and window.applied.get(source[0], -1) >= source[1]:
+            self._touched.add((*post, minute))
+            return Verdict.REPLAYED
+        if ts < self.watermark_ms:
             self.late_events += 1
             return Verdict.LATE
-        if event.event_id in self._seen:
-            self.duplicate_events += 1
-            return Verdict.DUPLICATE
-        self._seen[event.event_id] = event.ts_ms
-        post = (event.platform, event.community_id, event.post_id)
-        minute = event.ts_ms - event.ts_ms % MINUTE_MS
-        window = self._windows[post].get(minute)
         if window is None:
             window = self._windows[post][minute] = MinuteWindow()
+        elif window.event_ids is None:  # closed, yet not late: the lateness setting was raised since
+            window.engagers, window.event_ids = set(), set()
+        assert window.event_ids is not None and window.engagers is not None
+        if event.event_id in window.event_ids:  # a duplicate has the same time, so the same window
+            self.duplicate_events += 1
+            return Verdict.DUPLICATE
+        window.event_ids.add(event.event_id)
         if kind is EventType.LIKE:
             window.likes += 1
         elif kind is EventType.UNLIKE:
@@ -106,51 +141,119 @@ class EngagementBook:
             window.comments += 1
         if kind is not EventType.UNLIKE:
             window.engagers.add(event.user_id)
-        self._touched.add((post, minute))
-        if event.ts_ms > self.max_event_ms:
-            self.max_event_ms = event.ts_ms
+        if source is not None:
+            window.applied[source[0]] = source[1]
+        key = (*post, minute)
+        self._touched.add(key)
+        self._changed.add(key)
+        self._rolling.add(post)
+        if ts > self.max_event_ms:
+            self.max_event_ms = ts
         return Verdict.COUNTED
 
     def drain_touched(self) -> list[WindowValue]:
-        """Absolute values of every window changed since the last call, oldest first."""
+        """Absolute values of every window changed (or re-read) since the last call, oldest first."""
         values = []
-        for post, minute in sorted(self._touched, key=lambda t: (t[1], t[0])):
-            w = self._windows[post][minute]
+        for platform, community, post_id, minute in sorted(self._touched, key=lambda k: (k[3], k[:3])):
+            w = self._windows[(platform, community, post_id)][minute]
             values.append(
                 WindowValue(
-                    *post, minute, w.likes, w.unlikes, w.comments, w.reposts, len(w.engagers), w.score
+                    platform,
+                    community,
+                    post_id,
+                    minute,
+                    w.likes,
+                    w.unlikes,
+                    w.comments,
+                    w.reposts,
+                    w.unique_engagers,
+                    score(w.likes, w.unlikes, w.comments, w.reposts),
                 )
             )
         self._touched.clear()
         return values
 
-    def rolling(self, platform: str, community_id: str, post_id: str, now_ms: int) -> dict[str, MinuteWindow]:
-        """Totals over the last 5 minutes, hour and day ending at `now_ms` (engagers are distinct users)."""
+    def drain_changes(self) -> dict[WindowKey, bytes | None]:
+        """The state to persist for every window changed since the last call (None: the window is gone)."""
+        changes: dict[WindowKey, bytes | None] = {}
+        for key in self._changed:
+            window = self._windows.get(key[:3], {}).get(key[3])
+            changes[key] = None if window is None else _encode(window)
+        self._changed.clear()
+        return changes
+
+    def restore(self, key: WindowKey, state: bytes) -> None:
+        s = _STATE_DECODER.decode(state)
+        window = MinuteWindow(
+            s.likes, s.unlikes, s.comments, s.reposts,
+            None if s.engagers is None else set(s.engagers),
+            None if s.event_ids is None else set(s.event_ids),
+            s.closed_engagers, s.applied,
+        )  # fmt: skip
+        self._windows[key[:3]][key[3]] = window
+
+    def drain_rolling(self) -> list[RollingValue]:
+        """Rolling totals, as of the newest event time, for every post changed since the last call."""
+        now = self.max_event_ms
+        values = [
+            RollingValue(*post, as_of_ms=now, spans=self.rolling(*post, now_ms=now))
+            for post in sorted(self._rolling)
+        ]
+        self._rolling.clear()
+        return values
+
+    def rolling(self, platform: str, community_id: str, post_id: str, now_ms: int) -> dict[str, SpanTotals]:
+        """Totals over the last 5 minutes, hour and day ending at `now_ms` (minute windows that overlap)."""
         windows = self._windows.get((platform, community_id, post_id), {})
         totals = {}
         for name, span in ROLLING_SPANS_MS.items():
-            total = MinuteWindow()
+            likes = unlikes = comments = reposts = 0
             for minute, w in windows.items():
                 if now_ms - span < minute + MINUTE_MS and minute <= now_ms:
-                    total.likes += w.likes
-                    total.unlikes += w.unlikes
-                    total.comments += w.comments
-                    total.reposts += w.reposts
-                    total.engagers |= w.engagers
-            totals[name] = total
+                    likes += w.likes
+                    unlikes += w.unlikes
+                    comments += w.comments
+                    reposts += w.reposts
+            totals[name] = SpanTotals(
+                likes, unlikes, comments, reposts, score(likes, unlikes, comments, reposts)
+            )
         return totals
 
     def evict(self) -> None:
-        """Forgets windows older than a day behind the watermark and ids that can no longer be counted."""
-        horizon = self.watermark_ms - DAY_MS
+        """Closes windows the watermark has passed and forgets those a day older than that."""
+        watermark = self.watermark_ms
+        horizon = watermark - DAY_MS
         for post in list(self._windows):
             minutes = self._windows[post]
-            for minute in [m for m in minutes if m < horizon]:
-                del minutes[minute]
+            for minute in list(minutes):
+                window = minutes[minute]
+                if minute < horizon:
+                    del minutes[minute]
+                    self._changed.add((*post, minute))
+                elif window.event_ids is not None and minute + MINUTE_MS <= watermark:
+                    window.close()
+                    self._changed.add((*post, minute))
             if not minutes:
                 del self._windows[post]
-        watermark = self.watermark_ms
-        self._seen = {i: ts for i, ts in self._seen.items() if ts >= watermark}
+
+    @property
+    def window_count(self) -> int:
+        return sum(len(m) for m in self._windows.values())
+
+
+def _encode(w: MinuteWindow) -> bytes:
+    return _STATE_ENCODER.encode(
+        _WindowState(
+            w.likes,
+            w.unlikes,
+            w.comments,
+            w.reposts,
+            None if w.engagers is None else list(w.engagers),
+            None if w.event_ids is None else list(w.event_ids),
+            w.closed_engagers,
+            w.applied,
+        )
+    )
 
 
 _COUNTED = frozenset({EventType.LIKE, EventType.UNLIKE, EventType.COMMENT, EventType.REPOST})

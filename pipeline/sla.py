@@ -16,6 +16,12 @@ Rules (issue: stream processors):
 Time is whatever the caller says `now` is: the stream's event time (so a replay of a week gives the same
 alerts as living through it), extrapolated by the wall clock on a live stream (see `EventClock`). Alerts
 carry `fired_at` = the deadline in event time, so the same input always yields the same alerts.
+
+Surviving a crash: the transitions are idempotent (a re-read comment finds its clock running, a re-read
+reply finds it answered), so re-reading uncommitted messages changes nothing; what a crash can lose is
+output. Every clock remembers the source message (topic, offset) of its last change and of each alert it
+fired, and `reemit(topic, offset)` hands back what was produced from that offset on, for the processor to
+send again when it re-reads from there. `drain_changes()`/`restore()` persist the clocks.
 """
 
 from __future__ import annotations
@@ -23,17 +29,18 @@ from __future__ import annotations
 import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
+
+import msgspec
 
 from schemas import CanonicalEvent, EventType
+from schemas.outputs import Alert, AlertKind, SlaRecord
 
 SNIPPET_CHARS = 140
 
+ClockKey = tuple[str, str, str]  # (platform, community_id, comment_id)
+Source = tuple[str, int]  # (topic, offset) of the message being processed
 
-class AlertKind(StrEnum):
-    AT_RISK = "at_risk"
-    UNANSWERED = "unanswered_comment"
-    RESOLVED = "resolved"
+__all__ = ["Alert", "AlertKind", "CommentSlaBook", "EventClock", "SlaOutcome", "SlaPolicy", "SlaRecord"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,44 +51,10 @@ class SlaPolicy:
     per_community_s: Mapping[str, float] = field(default_factory=dict)
     at_risk_fraction: float | None = None  # e.g. 0.8: warn at 80% of the SLA
     remember_replies_ms: int = 7 * 86_400_000  # how long a reply that came before its comment is kept
+    keep_clocks_ms: int = 7 * 86_400_000  # how long after its deadline a clock is kept (late replies)
 
     def sla_ms(self, community_id: str) -> int:
         return int(self.per_community_s.get(community_id, self.default_s) * 1000)
-
-
-@dataclass(frozen=True, slots=True)
-class Alert:
-    alert_id: str  # stable: "<platform>:<community>:<comment>:<kind>", so redelivery is recognisable
-    kind: AlertKind
-    platform: str
-    community_id: str
-    post_id: str
-    comment_id: str
-    author_id: str
-    snippet: str
-    commented_at_ms: int
-    fired_at_ms: int
-    waited_s: float
-    sla_s: float
-    response_s: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SlaRecord:
-    """The current state of one comment's clock, as the `comment_sla` table stores it (absolute values)."""
-
-    platform: str
-    comment_id: str
-    community_id: str
-    post_id: str
-    commented_at_ms: int
-    answered_at_ms: int | None
-    breached: bool
-    cancelled: bool
-
-    @property
-    def response_s(self) -> float | None:
-        return None if self.answered_at_ms is None else (self.answered_at_ms - self.commented_at_ms) / 1000
 
 
 @dataclass(slots=True)
@@ -93,10 +66,29 @@ class _Clock:
     warned: bool = False
     breached: bool = False
     cancelled: bool = False
+    changed_by: Source = ("", -1)
+    fired_by: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # kind -> (topic, offset, at_ms)
 
     @property
     def open(self) -> bool:
         return self.answered_at_ms is None and not self.cancelled
+
+
+class _ClockState(msgspec.Struct, array_like=True):
+    event: CanonicalEvent
+    deadline_ms: int
+    at_risk_ms: int | None
+    answered_at_ms: int | None
+    warned: bool
+    breached: bool
+    cancelled: bool
+    changed_by: tuple[str, int]
+    fired_by: dict[str, tuple[str, int, int]]
+
+
+_ENCODER = msgspec.msgpack.Encoder()
+_CLOCK_DECODER = msgspec.msgpack.Decoder(_ClockState)
+_REPLY_DECODER = msgspec.msgpack.Decoder(int)
 
 
 @dataclass(slots=True)
@@ -109,34 +101,38 @@ class SlaOutcome:
         self.records += other.records
 
 
+_NO_SOURCE: Source = ("", -1)
+
+
 class CommentSlaBook:
     """The SLA clocks of one partition. Feed `on_event` in stream order and `advance` with the clock."""
 
     def __init__(self, policy: SlaPolicy) -> None:
         self.policy = policy
-        self._clocks: dict[tuple[str, str, str], _Clock] = {}
-        self._early_replies: dict[tuple[str, str, str], int] = {}  # (platform, community, parent) -> reply ts
-        self._due: list[tuple[int, tuple[str, str, str]]] = []  # (when, clock key), a lazy min-heap
+        self._clocks: dict[ClockKey, _Clock] = {}
+        self._early_replies: dict[ClockKey, int] = {}  # (platform, community, parent) -> reply ts
+        self._due: list[tuple[int, ClockKey]] = []  # (when, clock key), a lazy min-heap
+        self._changed: set[tuple[str, ClockKey]] = set()  # ("c" clock | "r" early reply, key)
 
     @property
     def waiting(self) -> int:
         """Comments whose clock still runs (not answered, not deleted), breached or not."""
         return sum(1 for c in self._clocks.values() if c.open)
 
-    def on_event(self, event: CanonicalEvent) -> SlaOutcome:
+    def on_event(self, event: CanonicalEvent, source: Source = _NO_SOURCE) -> SlaOutcome:
         outcome = SlaOutcome()
         if not event.type.is_comment or event.comment_id is None:
             return outcome
         if event.type is EventType.COMMENT_DELETE:
-            self._cancel(event, outcome)
+            self._cancel(event, outcome, source)
         elif event.type is EventType.COMMENT:
             if event.by_community:
-                self._reply(event, outcome)
+                self._reply(event, outcome, source)
             else:
-                self._open(event, outcome)
+                self._open(event, outcome, source)
         return outcome
 
-    def advance(self, now_ms: int) -> SlaOutcome:
+    def advance(self, now_ms: int, source: Source = _NO_SOURCE) -> SlaOutcome:
         """Fires every warning and alert due at or before `now_ms`."""
         outcome = SlaOutcome()
         while self._due and self._due[0][0] <= now_ms:
@@ -146,27 +142,81 @@ class CommentSlaBook:
                 continue
             if clock.at_risk_ms == when and not clock.warned and when < clock.deadline_ms:
                 clock.warned = True
-                outcome.alerts.append(self._alert(clock, AlertKind.AT_RISK, when))
+                outcome.alerts.append(self._fire(clock, AlertKind.AT_RISK, when, source))
             elif when == clock.deadline_ms and not clock.breached:
                 clock.breached = True
-                outcome.alerts.append(self._alert(clock, AlertKind.UNANSWERED, when))
+                outcome.alerts.append(self._fire(clock, AlertKind.UNANSWERED, when, source))
                 outcome.records.append(self._record(clock))
+            else:
+                continue
+            clock.changed_by = source
+            self._changed.add(("c", key))
+        return outcome
+
+    def reemit(self, topic: str, from_offset: int) -> SlaOutcome:
+        """The records and alerts produced while processing `topic` from `from_offset` on, as they are now."""
+        outcome = SlaOutcome()
+        for clock in self._clocks.values():
+            if clock.changed_by[0] == topic and clock.changed_by[1] >= from_offset:
+                outcome.records.append(self._record(clock))
+            for kind, (src_topic, offset, at_ms) in clock.fired_by.items():
+                if src_topic == topic and offset >= from_offset:
+                    outcome.alerts.append(self._alert(clock, AlertKind(kind), at_ms))
+        return outcome
+
+    def evict(self, now_ms: int) -> None:
+        """Forgets clocks and early replies too old to matter (see `SlaPolicy`)."""
+        horizon = now_ms - self.policy.keep_clocks_ms
+        for key in [k for k, c in self._clocks.items() if c.deadline_ms < horizon]:
+            del self._clocks[key]
+            self._changed.add(("c", key))
         horizon = now_ms - self.policy.remember_replies_ms
         for key in [k for k, ts in self._early_replies.items() if ts < horizon]:
             del self._early_replies[key]
-        return outcome
+            self._changed.add(("r", key))
 
-    def _open(self, event: CanonicalEvent, outcome: SlaOutcome) -> None:
+    def drain_changes(self) -> dict[tuple[str, ClockKey], bytes | None]:
+        """The state to persist for every clock and early reply changed since the last call (None: gone)."""
+        changes: dict[tuple[str, ClockKey], bytes | None] = {}
+        for ns, key in self._changed:
+            if ns == "c":
+                clock = self._clocks.get(key)
+                changes[(ns, key)] = None if clock is None else _encode_clock(clock)
+            else:
+                ts = self._early_replies.get(key)
+                changes[(ns, key)] = None if ts is None else _ENCODER.encode(ts)
+        self._changed.clear()
+        return changes
+
+    def restore(self, ns: str, key: ClockKey, state: bytes) -> None:
+        if ns == "r":
+            self._early_replies[key] = _REPLY_DECODER.decode(state)
+            return
+        s = _CLOCK_DECODER.decode(state)
+        clock = _Clock(
+            s.event, s.deadline_ms, s.at_risk_ms, s.answered_at_ms, s.warned, s.breached, s.cancelled,
+            s.changed_by, dict(s.fired_by),
+        )  # fmt: skip
+        self._clocks[key] = clock
+        if clock.open:
+            if not clock.breached:
+                heapq.heappush(self._due, (clock.deadline_ms, key))
+            if clock.at_risk_ms is not None and not clock.warned:
+                heapq.heappush(self._due, (clock.at_risk_ms, key))
+
+    def _open(self, event: CanonicalEvent, outcome: SlaOutcome, source: Source) -> None:
         key = (event.platform, event.community_id, event.comment_id or "")
         if key in self._clocks:
             return  # a redelivered comment: its clock already runs
         sla_ms = self.policy.sla_ms(event.community_id)
         fraction = self.policy.at_risk_fraction
         at_risk = event.ts_ms + int(sla_ms * fraction) if fraction else None
-        clock = _Clock(event, event.ts_ms + sla_ms, at_risk)
+        clock = _Clock(event, event.ts_ms + sla_ms, at_risk, changed_by=source)
         self._clocks[key] = clock
+        self._changed.add(("c", key))
         early = self._early_replies.pop(key, None)
         if early is not None:
+            self._changed.add(("r", key))
             clock.answered_at_ms = max(early, event.ts_ms)
         else:
             heapq.heappush(self._due, (clock.deadline_ms, key))
@@ -174,30 +224,41 @@ class CommentSlaBook:
                 heapq.heappush(self._due, (at_risk, key))
         outcome.records.append(self._record(clock))
 
-    def _reply(self, event: CanonicalEvent, outcome: SlaOutcome) -> None:
+    def _reply(self, event: CanonicalEvent, outcome: SlaOutcome, source: Source) -> None:
         if event.parent_id is None:
             return
         key = (event.platform, event.community_id, event.parent_id)
         clock = self._clocks.get(key)
         if clock is None:
-            self._early_replies.setdefault(key, event.ts_ms)
+            if key not in self._early_replies:
+                self._early_replies[key] = event.ts_ms
+                self._changed.add(("r", key))
             return
         if not clock.open:
             return  # already answered (the first reply counts) or deleted
         clock.answered_at_ms = max(event.ts_ms, clock.event.ts_ms)
+        clock.changed_by = source
+        self._changed.add(("c", key))
         outcome.records.append(self._record(clock))
         if clock.breached:
-            outcome.alerts.append(self._alert(clock, AlertKind.RESOLVED, clock.answered_at_ms))
+            outcome.alerts.append(self._fire(clock, AlertKind.RESOLVED, clock.answered_at_ms, source))
 
-    def _cancel(self, event: CanonicalEvent, outcome: SlaOutcome) -> None:
-        clock = self._clocks.get((event.platform, event.community_id, event.comment_id or ""))
+    def _cancel(self, event: CanonicalEvent, outcome: SlaOutcome, source: Source) -> None:
+        key = (event.platform, event.community_id, event.comment_id or "")
+        clock = self._clocks.get(key)
         if clock is not None and clock.open:
             clock.cancelled = True
+            clock.changed_by = source
+            self._changed.add(("c", key))
             outcome.records.append(self._record(clock))
 
-    def _alert(self, clock: _Clock, kind: AlertKind, at_ms: int) -> Alert:
+    def _fire(self, clock: _Clock, kind: AlertKind, at_ms: int, source: Source) -> Alert:
+        clock.fired_by[kind.value] = (*source, at_ms)
+        return self._alert(clock, kind, at_ms)
+
+    @staticmethod
+    def _alert(clock: _Clock, kind: AlertKind, at_ms: int) -> Alert:
         event = clock.event
-        sla_s = (clock.deadline_ms - event.ts_ms) / 1000
         response_s = None if clock.answered_at_ms is None else (clock.answered_at_ms - event.ts_ms) / 1000
         return Alert(
             alert_id=f"{event.platform}:{event.community_id}:{event.comment_id}:{kind.value}",
@@ -211,7 +272,7 @@ class CommentSlaBook:
             commented_at_ms=event.ts_ms,
             fired_at_ms=at_ms,
             waited_s=(at_ms - event.ts_ms) / 1000,
-            sla_s=sla_s,
+            sla_s=(clock.deadline_ms - event.ts_ms) / 1000,
             response_s=response_s,
         )
 
@@ -223,32 +284,55 @@ class CommentSlaBook:
             comment_id=event.comment_id or "",
             community_id=event.community_id,
             post_id=event.post_id,
+            author_id=event.user_id,
             commented_at_ms=event.ts_ms,
+            sla_s=(clock.deadline_ms - event.ts_ms) / 1000,
             answered_at_ms=clock.answered_at_ms,
             breached=clock.breached,
             cancelled=clock.cancelled,
         )
 
 
+def _encode_clock(c: _Clock) -> bytes:
+    return _ENCODER.encode(
+        _ClockState(
+            c.event,
+            c.deadline_ms,
+            c.at_risk_ms,
+            c.answered_at_ms,
+            c.warned,
+            c.breached,
+            c.cancelled,
+            c.changed_by,
+            c.fired_by,
+        )
+    )
+
+
 @dataclass(slots=True)
 class EventClock:
-    """The stream's event time, extrapolated by the wall clock while the stream is quiet.
+    """The stream's event time, extrapolated by the wall clock while a live stream is quiet.
 
-    After an event with time E seen at wall time W, `now(wall)` is max(E_max, E + (wall - W)): a live stream
-    that goes quiet still moves forward in real time (so alerts fire for a quiet post), while a fast replay
-    of history is driven by its own event times.
+    After the newest event (time E, seen at wall time W), `now(wall)` is E while the stream is history
+    (E far behind W when it was seen: a replay, a backlog), and E + (wall - W) when it was live (E within
+    `live_lag_ms` of W). So a live post that goes quiet still reaches its deadlines in real time, while a
+    replay of last week is judged by its own event times only and gives the same alerts however fast it
+    runs, or whenever a worker restarts in the middle.
     """
 
+    live_lag_ms: int = 300_000
     max_event_ms: int = 0
-    anchor_event_ms: int = 0
-    anchor_wall_ms: int = 0
+    anchor_wall_ms: int = 0  # wall time when max_event_ms was seen
 
     def observe(self, event_ms: int, wall_ms: int) -> None:
-        if event_ms >= self.max_event_ms:
-            self.max_event_ms = event_ms
-            self.anchor_event_ms, self.anchor_wall_ms = event_ms, wall_ms
+        if event_ms > self.max_event_ms:
+            self.max_event_ms, self.anchor_wall_ms = event_ms, wall_ms
+
+    @property
+    def live(self) -> bool:
+        return abs(self.anchor_wall_ms - self.max_event_ms) <= self.live_lag_ms
 
     def now(self, wall_ms: int) -> int:
-        if self.anchor_wall_ms == 0:
+        if not self.live:
             return self.max_event_ms
-        return max(self.max_event_ms, self.anchor_event_ms + (wall_ms - self.anchor_wall_ms))
+        return max(self.max_event_ms, self.max_event_ms + (wall_ms - self.anchor_wall_ms))

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from agents import PublisherSettings
 from agents.webhook_server import WebhookSettings
 from pipeline import ClickHouseSettings
+from pipeline.processor_settings import ProcessorSettings
 from pulse.local_kafka import LocalKafkaSettings
 from pulse.topics import TopicSettings
 from schemas import KafkaSettings
@@ -33,6 +34,7 @@ class Settings(BaseSettings):
     publisher: PublisherSettings = Field(default_factory=PublisherSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
+    processor: ProcessorSettings = Field(default_factory=ProcessorSettings)
 
     @model_validator(mode="after")
     def _embedded_store_under_state_dir(self) -> Settings:

@@ -28,7 +28,11 @@ class TopicSettings(BaseModel):
         return Topics.prefixed(self.prefix)
 
     def partitions(self, topics: Topics) -> dict[str, int]:
-        wanted = dict.fromkeys(topics.event_topics, self.event_partitions)
+        # Outputs and ticks follow the inputs' partitioning: partition p of each is written by whoever
+        # processes partition p of the inputs, and faust needs the ticks co-partitioned with them.
+        wanted = dict.fromkeys(
+            (*topics.event_topics, *topics.output_topics, topics.ticks), self.event_partitions
+        )
         wanted[topics.alerts] = self.alert_partitions
         wanted[topics.dead_letters] = self.dead_letter_partitions
         return wanted
@@ -96,6 +100,18 @@ def describe_topics(kafka: KafkaSettings) -> list[TopicInfo]:
         raise TopicError(f"cannot describe topics on {kafka.bootstrap_servers}: {exc}") from exc
     finally:
         admin.close()
+
+
+def check_partitions(kafka: KafkaSettings, names: list[str], expected: int) -> None:
+    """Raises `TopicError` unless every named topic has `expected` partitions (co-partitioning)."""
+    found = {t.name: t.partitions for t in describe_topics(kafka) if t.name in names}
+    wrong = {name: n for name, n in found.items() if n != expected}
+    if wrong:
+        listed = ", ".join(f"{name} has {n}" for name, n in sorted(wrong.items()))
+        raise TopicError(
+            f"the processors need {expected} partitions on each input topic ({listed}); set "
+            f"PULSE_TOPICS__EVENT_PARTITIONS to match, or recreate the topics"
+        )
 
 
 def _admin(kafka: KafkaSettings) -> KafkaAdminClient:

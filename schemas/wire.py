@@ -25,7 +25,11 @@ class Topics:
     comments: str = "comments"
     reposts: str = "reposts"
     posts: str = "posts"
+    engagement: str = "engagement"  # processor output: window values and rolling totals
+    comment_sla: str = "comment-sla"  # processor output: one comment's response clock
     alerts: str = "alerts"
+    metrics: str = "pipeline-metrics"  # processor output: per-partition counters (late events, ...)
+    ticks: str = "pipeline-ticks"  # internal: the processors' wall-clock beat, one per partition
     dead_letters: str = "dead-letters"
 
     def for_type(self, event_type: EventType) -> str:
@@ -48,8 +52,12 @@ class Topics:
         return (self.likes, self.comments, self.reposts, self.posts)
 
     @property
+    def output_topics(self) -> tuple[str, ...]:
+        return (self.engagement, self.comment_sla, self.metrics)
+
+    @property
     def all(self) -> tuple[str, ...]:
-        return (*self.event_topics, self.alerts, self.dead_letters)
+        return (*self.event_topics, *self.output_topics, self.ticks, self.alerts, self.dead_letters)
 
 
 def encode_message(events: Iterable[CanonicalEvent]) -> bytes:

@@ -62,7 +62,41 @@ def test_rolling_totals() -> None:
     now = T0 + 24 * 60 * MIN - 1
     totals = book.rolling("vk", "c1", "p1", now)
     assert (totals["5m"].likes, totals["1h"].likes, totals["24h"].likes) == (1, 1, 6)
-    assert len(totals["24h"].engagers) == 2
+    assert totals["24h"].score == 6.0
+
+
+def test_a_message_read_again_after_a_crash_counts_once_but_is_re_emitted() -> None:
+    book = EngagementBook(allowed_lateness_ms=5 * MIN)
+    assert book.add(ev("like", "a", 1), ("likes", 7)) is Verdict.COUNTED
+    book.drain_touched()
+    restarted = EngagementBook(allowed_lateness_ms=5 * MIN)
+    for key, state in book.drain_changes().items():
+        assert state is not None
+        restarted.restore(key, state)
+    assert restarted.add(ev("like", "a", 1), ("likes", 7)) is Verdict.REPLAYED
+    assert restarted.add(ev("like", "b", 2), ("likes", 7)) is Verdict.REPLAYED, (
+        "the whole message was applied"
+    )
+    (value,) = restarted.drain_touched()
+    assert value.likes == 1, "re-emitted as it is, not counted again"
+    assert restarted.add(ev("like", "a", 1), ("likes", 8)) is Verdict.DUPLICATE, "ids survive the restart"
+    assert restarted.add(ev("like", "c", 3), ("likes", 8)) is Verdict.COUNTED
+    assert restarted.drain_touched()[0].likes == 2
+
+
+def test_eviction_closes_passed_windows_then_forgets_them_a_day_later() -> None:
+    book = EngagementBook(allowed_lateness_ms=MIN)
+    book.add(ev("like", "a", 1, user="u1"))
+    book.add(ev("like", "b", 2, user="u2"))
+    book.add(ev("like", "z", 10 * 60))  # moves the watermark past the first minute
+    book.evict()
+    changes = book.drain_changes()
+    assert changes[("vk", "c1", "p1", T0)] is not None, "closed windows are persisted without their sets"
+    assert book.rolling("vk", "c1", "p1", T0 + 11 * MIN)["1h"].likes == 3
+    book.add(ev("like", "y", 2 * 86_400))
+    book.evict()
+    assert changes and book.drain_changes()[("vk", "c1", "p1", T0)] is None, "a day past: deleted"
+    assert book.window_count == 1
 
 
 DAY = 86_400_000

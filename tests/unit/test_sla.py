@@ -109,12 +109,36 @@ def test_no_alert_before_the_deadline() -> None:
     assert [a.kind for a in alerts] == [AlertKind.AT_RISK]
 
 
-def test_event_clock_follows_events_then_the_wall_clock() -> None:
-    clock = EventClock()
-    clock.observe(event_ms=1_000_000, wall_ms=5_000_000)
-    assert clock.now(wall_ms=5_000_000) == 1_000_000
-    assert clock.now(wall_ms=5_060_000) == 1_060_000, "a quiet live stream advances in real time"
-    clock.observe(event_ms=2_000_000, wall_ms=5_060_001)  # a fast replay jumps ahead by event time
-    assert clock.now(wall_ms=5_060_001) == 2_000_000
-    clock.observe(event_ms=1_500_000, wall_ms=5_070_000)  # an out-of-order event does not move it back
-    assert clock.now(wall_ms=5_060_001) == 2_000_000
+def test_event_clock_extrapolates_a_live_stream_by_the_wall_clock() -> None:
+    clock = EventClock(live_lag_ms=300_000)
+    clock.observe(event_ms=BASE_TS_MS, wall_ms=BASE_TS_MS + 2_000)  # seen 2 s after it happened: live
+    assert clock.now(wall_ms=BASE_TS_MS + 2_000) == BASE_TS_MS
+    assert clock.now(wall_ms=BASE_TS_MS + 62_000) == BASE_TS_MS + 60_000, "a quiet live post still ages"
+    clock.observe(event_ms=BASE_TS_MS - 5_000, wall_ms=BASE_TS_MS + 70_000)  # out of order: no step back
+    assert clock.now(wall_ms=BASE_TS_MS + 62_000) == BASE_TS_MS + 60_000
+
+
+def test_event_clock_of_a_replay_follows_event_time_only() -> None:
+    clock = EventClock(live_lag_ms=300_000)
+    clock.observe(event_ms=BASE_TS_MS - 86_400_000, wall_ms=BASE_TS_MS)  # last week's history
+    assert clock.now(wall_ms=BASE_TS_MS + 3_600_000) == BASE_TS_MS - 86_400_000, "waiting moves nothing"
+    clock.observe(event_ms=BASE_TS_MS - 80_000_000, wall_ms=BASE_TS_MS + 1)
+    assert clock.now(wall_ms=BASE_TS_MS + 2) == BASE_TS_MS - 80_000_000
+
+
+def test_restored_book_keeps_its_clocks_and_re_emits_what_a_crash_may_have_lost() -> None:
+    book = CommentSlaBook(SLA)
+    book.on_event(comment("m1", 0), ("comments", 1))
+    book.on_event(comment("m2", 1), ("comments", 2))
+    fired = book.advance(BASE_TS_MS + 30 * MIN + 30_000, ("ticks", 40))
+    assert [a.comment_id for a in fired.alerts if a.kind is AlertKind.UNANSWERED] == ["m1"]
+    restarted = CommentSlaBook(SLA)
+    for (ns, key), state in book.drain_changes().items():
+        assert state is not None
+        restarted.restore(ns, key, state)
+    again = restarted.reemit("ticks", 40)
+    assert {(a.comment_id, a.kind) for a in again.alerts} == {(a.comment_id, a.kind) for a in fired.alerts}
+    assert restarted.reemit("ticks", 41).alerts == [], "alerts of committed ticks are not sent again"
+    assert restarted.advance(BASE_TS_MS + 30 * MIN + 30_000).alerts == [], "no second alert after the restart"
+    assert [a.comment_id for a in restarted.advance(BASE_TS_MS + 32 * MIN).alerts] == ["m2"]
+    assert restarted.on_event(comment("m1", 0), ("comments", 1)).records == [], "a re-read comment is a no-op"

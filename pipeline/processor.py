@@ -1,0 +1,178 @@
+"""The faust app: one thin agent that feeds each input message to its partition's `PartitionProcessor`
+and carries out what comes back.
+
+Guarantees (see docs/architecture.md): at-least-once with idempotent effects. The agent runs with
+concurrency 1 (faust can commit past an in-flight message otherwise). All state of a partition lives in one
+changelogged table, written once per touched key per message, so the changelog is a prefix of the writes
+in order; the partition's counters are written last. Offsets are committed by faust only after its
+producer is flushed, so everything a committed message produced (outputs, changelog) is in Kafka. After a
+crash the uncommitted messages are read again: the processor recognises what it already applied and
+re-emits the outputs that may have been lost. The producer is idempotent with acks=all (faust's default
+is acks=1 without idempotence).
+
+Undecodable lines never reach faust's own error handling (which logs and commits them): the agent reads
+raw bytes and dead-letters each bad line with the original bytes, its source and the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import faust
+from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
+from faust.types import ProducerT
+
+from pipeline.partition import Effects, PartitionProcessor
+from pipeline.processor_settings import ProcessorSettings
+from schemas import KafkaSettings, Topics, dead_letter_headers
+from schemas.outputs import encode_outputs
+
+log = logging.getLogger(__name__)
+
+SOURCE_TS_HEADER = "pulse.source.ts_ms"  # on outputs: record timestamp of the input message behind them
+
+
+class _IdempotentProducer(AIOKafkaProducer):
+    def _settings_extra(self) -> Mapping[str, Any]:
+        return {"acks": "all", "enable_idempotence": True}
+
+
+class _PulseApp(faust.App):
+    def _new_producer(self) -> ProducerT:
+        return _IdempotentProducer(self.transport, loop=self.loop, beacon=self.beacon)
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def build_app(
+    settings: ProcessorSettings,
+    kafka: KafkaSettings,
+    topics: Topics,
+    *,
+    partitions: int,
+    replication_factor: int,
+    wall_clock: Callable[[], int] = wall_clock_ms,
+) -> faust.App:
+    """The processors' faust app; run it with `run_worker`. Input topics must have `partitions` partitions."""
+    app = _PulseApp(
+        settings.app_id,
+        broker=[f"kafka://{server}" for server in kafka.bootstrap_servers.split(",")],
+        broker_credentials=_credentials(kafka),
+        broker_request_timeout=kafka.request_timeout_ms / 1000,
+        store="memory://",
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        topic_partitions=partitions,
+        topic_replication_factor=replication_factor,
+        table_standby_replicas=settings.standby_replicas,
+        broker_commit_interval=settings.commit_interval_s,
+        consumer_auto_offset_reset="earliest",
+        topic_disable_leader=True,
+        web_enabled=False,
+    )
+    state = app.Table(
+        "state", partitions=partitions, key_type=bytes, value_type=bytes,
+        key_serializer="raw", value_serializer="raw",
+    )  # fmt: skip
+    raw: dict[str, Any] = {
+        "key_type": bytes,
+        "value_type": bytes,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+    }
+    source = app.topic(
+        topics.likes, topics.comments, topics.reposts, topics.ticks, partitions=partitions, **raw
+    )
+    ticks = app.topic(topics.ticks, partitions=partitions, **raw)
+    engagement = app.topic(topics.engagement, partitions=partitions, **raw)
+    comment_sla = app.topic(topics.comment_sla, partitions=partitions, **raw)
+    metrics = app.topic(topics.metrics, partitions=partitions, **raw)
+    alerts = app.topic(topics.alerts, **raw)
+    dead_letters = app.topic(topics.dead_letters, **raw)
+    rules = settings.rules()
+    processors: dict[int, PartitionProcessor] = {}
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def forget(sender: Any, revoked: set[Any], **_: Any) -> None:
+        for tp in revoked:
+            processors.pop(tp.partition, None)
+
+    async def carry_out(effects: Effects, message: Any) -> None:
+        p = message.partition
+        headers = [(SOURCE_TS_HEADER, str(int(message.timestamp * 1000)).encode())]
+        if effects.windows or effects.rolling:
+            value = encode_outputs([*effects.windows, *effects.rolling])
+            await engagement.send(value=value, partition=p, headers=headers)
+        if effects.sla_records:
+            await comment_sla.send(value=encode_outputs(effects.sla_records), partition=p, headers=headers)
+        for alert in effects.alerts:
+            key = f"{alert.platform}:{alert.community_id}".encode()
+            await alerts.send(key=key, value=encode_outputs([alert]), headers=headers)
+        if effects.stats is not None:
+            await metrics.send(value=encode_outputs([effects.stats]), partition=p)
+        source = f"{message.topic}/{p}/{message.offset}"
+        for rejected in effects.rejected:
+            await dead_letters.send(
+                key=message.key,
+                value=rejected.raw,
+                headers=dead_letter_headers("processor", "invalid_event", str(rejected.error), source),
+            )
+        for key, entry in effects.state.items():
+            if entry is None:
+                state.pop(key, None)
+            else:
+                state[key] = entry
+
+    @app.agent(source, concurrency=1)
+    async def process(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            processor = processors.get(message.partition)
+            if processor is None:
+                processor = PartitionProcessor(message.partition, rules, topics.comments)
+                restored = processor.restore(state.items())
+                processors[message.partition] = processor
+                log.info("partition %d: resumed with %d state entries", message.partition, restored)
+            if message.topic == topics.ticks:
+                effects = processor.tick(message.topic, message.offset, wall_clock())
+            else:
+                effects = processor.process(message.topic, message.offset, message.value, wall_clock())
+            await carry_out(effects, message)
+
+    @app.timer(interval=settings.tick_interval_s)  # type: ignore[untyped-decorator]
+    async def beat() -> None:
+        """The wall clock, as a message per owned partition, so the agent (which alone may change the
+        table) can fire alerts for posts that went quiet."""
+        for tp in app.consumer.assignment():
+            if tp.topic == topics.ticks:
+                await ticks.send(value=b"", partition=tp.partition)
+
+    return app
+
+
+def run_worker(app: faust.App, log_level: str) -> None:
+    """Runs a worker until SIGTERM/SIGINT (then commits and stops cleanly)."""
+    faust.Worker(app, loglevel=log_level, quiet=True).execute_from_commandline()
+
+
+def _credentials(kafka: KafkaSettings) -> faust.SASLCredentials | faust.SSLCredentials | None:
+    if kafka.security_protocol == "PLAINTEXT":
+        return None
+    context = None
+    if kafka.security_protocol.endswith("SSL"):
+        context = ssl.create_default_context(cafile=kafka.ssl_cafile)
+    if kafka.sasl_mechanism:
+        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=password,
+            mechanism=kafka.sasl_mechanism,
+            ssl_context=context,
+        )
+    return faust.SSLCredentials(context)

@@ -1,0 +1,37 @@
+"""The stream processors' settings: the judgement calls (lateness, SLA) and the faust worker's knobs."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from pipeline.partition import ProcessingRules
+from pipeline.sla import SlaPolicy
+
+
+class ProcessorSettings(BaseModel):
+    app_id: str = Field(
+        default="community-pulse",
+        pattern=r"^[A-Za-z0-9._-]{1,100}$",
+        description="Consumer group of the workers and prefix of their changelog topics.",
+    )
+    allowed_lateness_s: float = Field(default=120.0, ge=0, le=86_400)
+    sla_default_s: float = Field(default=3_600.0, gt=0, le=30 * 86_400)
+    sla_per_community_s: dict[str, float] = Field(default_factory=dict)
+    at_risk_fraction: float | None = Field(default=0.8, gt=0, lt=1)
+    sla_grace_s: float = Field(default=1.0, ge=0, le=3_600)
+    live_lag_s: float = Field(default=300.0, ge=0, le=86_400)
+    tick_interval_s: float = Field(default=0.5, gt=0, le=60)
+    commit_interval_s: float = Field(default=1.0, gt=0, le=60)
+    standby_replicas: int = Field(default=1, ge=0, le=8)
+
+    def rules(self) -> ProcessingRules:
+        return ProcessingRules(
+            allowed_lateness_ms=int(self.allowed_lateness_s * 1000),
+            sla=SlaPolicy(
+                default_s=self.sla_default_s,
+                per_community_s=dict(self.sla_per_community_s),
+                at_risk_fraction=self.at_risk_fraction,
+            ),
+            sla_grace_ms=int(self.sla_grace_s * 1000),
+            live_lag_ms=int(self.live_lag_s * 1000),
+        )

@@ -1,0 +1,138 @@
+"""One partition's processing, crash and restart included, without a broker: the changelog is a dict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agents import Simulator, SimulatorSettings
+from pipeline.partition import Effects, PartitionProcessor, ProcessingRules, key_partition
+from pipeline.sla import SlaPolicy
+from schemas import Topics, encode_message
+from schemas.outputs import WindowValue
+
+TOPICS = Topics()
+RULES = ProcessingRules(
+    allowed_lateness_ms=60_000, sla=SlaPolicy(default_s=600, at_risk_fraction=0.5), sla_grace_ms=0
+)
+WALL_MS = 1_900_000_000_000  # long after the simulated history: the stream is not live
+
+
+def messages(events: int = 6_000) -> list[tuple[str, int, bytes]]:
+    """The simulator's events as one partition's messages of up to 40 events, (topic, offset, value)."""
+    sim = Simulator(SimulatorSettings(communities=3, events_per_sim_s=2.0, answer_median_s=400, seed=3))
+    offsets = dict.fromkeys((TOPICS.likes, TOPICS.comments, TOPICS.reposts, TOPICS.ticks), 0)
+    out = []
+    by_topic: dict[str, list] = {}  # type: ignore[type-arg]
+    for i, event in enumerate(sim.events(count=events)):
+        topic = TOPICS.for_type(event.type)
+        if topic == TOPICS.posts:
+            continue
+        batch = by_topic.setdefault(topic, [])
+        batch.append(event)
+        if len(batch) == 40:
+            out.append((topic, offsets[topic], encode_message(batch)))
+            offsets[topic] += 1
+            by_topic[topic] = []
+        if i % 300 == 0:
+            out.append((TOPICS.ticks, offsets[TOPICS.ticks], b""))
+            offsets[TOPICS.ticks] += 1
+    return out
+
+
+@dataclass
+class Downstream:
+    """What the sinks end up with: the last value per window and comment, every alert id."""
+
+    windows: dict[tuple[str, str, int], WindowValue] = field(default_factory=dict)
+    sla: dict[str, tuple[int | None, bool, bool]] = field(default_factory=dict)
+    alerts: set[str] = field(default_factory=set)
+
+    def take(self, effects: Effects) -> None:
+        for w in effects.windows:
+            self.windows[(w.community_id, w.post_id, w.minute_ms)] = w
+        for r in effects.sla_records:
+            self.sla[r.comment_id] = (r.answered_at_ms, r.breached, r.cancelled)
+        self.alerts |= {a.alert_id for a in effects.alerts}
+
+
+def feed(processor: PartitionProcessor, message: tuple[str, int, bytes]) -> Effects:
+    topic, offset, value = message
+    if topic == TOPICS.ticks:
+        return processor.tick(topic, offset, WALL_MS)
+    return processor.process(topic, offset, value, WALL_MS)
+
+
+def run_through(msgs: list[tuple[str, int, bytes]]) -> Downstream:
+    processor, down = PartitionProcessor(0, RULES, TOPICS.comments), Downstream()
+    for message in msgs:
+        down.take(feed(processor, message))
+    return down
+
+
+def test_the_hand_run_has_something_to_compare() -> None:
+    down = run_through(messages())
+    assert len(down.windows) > 300 and len(down.sla) > 500
+    assert any(a.endswith(":unanswered_comment") for a in down.alerts)
+    assert any(a.endswith(":resolved") for a in down.alerts)
+
+
+def test_crash_between_commit_and_changelog_gives_the_undisturbed_results() -> None:
+    msgs = messages()
+    undisturbed = run_through(msgs)
+    for committed, crashed in [(100, 180), (150, 151), (0, 60), (200, 260)]:
+        processor, down, changelog = PartitionProcessor(0, RULES, TOPICS.comments), Downstream(), {}
+        for i, message in enumerate(msgs[:crashed]):
+            effects = feed(processor, message)
+            writes = list(effects.state.items())
+            if i == crashed - 1:
+                writes = writes[: len(writes) // 2]  # the changelog was cut short in this message
+            changelog.update(writes)
+            if i < committed:
+                down.take(effects)  # outputs of uncommitted messages may be lost: assume the worst
+        restarted = PartitionProcessor(0, RULES, TOPICS.comments)
+        restarted.restore((k, v) for k, v in changelog.items() if v is not None)
+        for message in msgs[committed:]:
+            down.take(feed(restarted, message))
+        assert down.windows == undisturbed.windows, (committed, crashed)
+        assert down.sla == undisturbed.sla, (committed, crashed)
+        assert down.alerts == undisturbed.alerts, (committed, crashed)
+
+
+def test_bad_lines_are_rejected_with_their_bytes_and_good_neighbours_counted() -> None:
+    processor = PartitionProcessor(0, RULES, TOPICS.comments)
+    good = next(value for topic, _, value in messages(400) if topic == TOPICS.likes).split(b"\n")
+    value = b"\n".join([good[0], b'{"event_id": 1}', b"\xff\xfe", good[1]])
+    effects = processor.process(TOPICS.likes, 0, value, WALL_MS)
+    assert [(r.line, r.raw) for r in effects.rejected] == [(2, b'{"event_id": 1}'), (3, b"\xff\xfe")]
+    assert sum(w.likes + w.comments + w.reposts + w.unlikes for w in effects.windows) == 2
+    stats = processor.tick(TOPICS.ticks, 0, WALL_MS).stats
+    assert stats is not None and (stats.events, stats.rejected_lines) == (2, 2)
+
+
+def test_late_events_are_counted_and_kept_out_of_windows() -> None:
+    processor = PartitionProcessor(0, RULES, TOPICS.comments)
+    events = [
+        e
+        for e in Simulator(SimulatorSettings(seed=5, events_per_sim_s=0.5)).events(count=400)
+        if e.type.value == "like"
+    ]
+    newest, oldest = events[-1], events[0]
+    assert newest.ts_ms - oldest.ts_ms > RULES.allowed_lateness_ms
+    processor.process(TOPICS.likes, 0, encode_message([newest]), WALL_MS)
+    effects = processor.process(TOPICS.likes, 1, encode_message([oldest]), WALL_MS)
+    assert effects.windows == []
+    stats = processor.tick(TOPICS.ticks, 0, WALL_MS).stats
+    assert stats is not None and stats.late_events == 1
+
+
+def test_restore_skips_other_partitions_entries() -> None:
+    msgs = messages(400)
+    likes = [value for topic, _, value in msgs if topic == TOPICS.likes]
+    state = {
+        **PartitionProcessor(0, RULES, TOPICS.comments).process(TOPICS.likes, 0, likes[0], WALL_MS).state
+    }
+    state |= PartitionProcessor(1, RULES, TOPICS.comments).process(TOPICS.likes, 0, likes[1], WALL_MS).state
+    own = sum(1 for k in state if key_partition(k) == 1)
+    assert 0 < own < len(state)
+    fresh = PartitionProcessor(1, RULES, TOPICS.comments)
+    assert fresh.restore((k, v) for k, v in state.items() if v is not None) == own
