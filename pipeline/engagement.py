@@ -3,7 +3,9 @@
 Plain logic, no faust and no I/O. `EngagementBook` holds one partition's posts (a post's events share a
 partition). It counts each `event_id` once, puts every event in the minute of its own event time, and
 refuses events older than the stream's newest event time minus the allowed lateness: those are counted as
-late, never added to a window that was already emitted as final. `drain_touched()` hands out the absolute
+late, never added to a window that was already emitted as final. Lateness is judged per source topic:
+the topics of a partition are consumed side by side and one may run ahead of another while a backlog
+drains (after a restart, say), which must not make the other's events late. `drain_touched()` hands out the absolute
 values of every window changed since the last call, so a sink that writes them twice overwrites rather
 than double-counts.
 
@@ -95,18 +97,32 @@ class EngagementBook:
         if allowed_lateness_ms < 0:
             raise ValueError("allowed lateness cannot be negative")
         self.allowed_lateness_ms = allowed_lateness_ms
-        self.max_event_ms = 0
+        self.max_event_ms_by_topic: dict[str, int] = {}
         self.late_events = 0
         self.duplicate_events = 0
         self._windows: dict[Post, dict[int, MinuteWindow]] = defaultdict(dict)
         self._touched: set[WindowKey] = set()  # changed since the last drain_touched
         self._changed: set[WindowKey] = set()  # to persist since the last drain_changes
         self._rolling: set[Post] = set()  # posts changed since the last drain_rolling
+        self._source: Source | None = None  # the message being applied, and the windows it changed so far
+        self._in_message: set[WindowKey] = set()
+
+    @property
+    def max_event_ms(self) -> int:
+        return max(self.max_event_ms_by_topic.values(), default=0)
 
     @property
     def watermark_ms(self) -> int:
-        """Events older than this are late."""
+        """The newest watermark of the source topics: events older than theirs are late."""
         return self.max_event_ms - self.allowed_lateness_ms
+
+    @property
+    def closing_ms(self) -> int:
+        """Windows ending at or before this can no longer change: the slowest active topic's watermark.
+        A topic a day behind the others (a trickle, or none at all lately) does not hold windows open."""
+        newest = self.max_event_ms
+        active = [ts for ts in self.max_event_ms_by_topic.values() if ts >= newest - DAY_MS]
+        return min(active, default=0) - self.allowed_lateness_ms
 
     def add(self, event: CanonicalEvent, source: Source | None = None) -> Verdict:
         kind = event.type
@@ -115,11 +131,22 @@ class EngagementBook:
         post = (event.platform, event.community_id, event.post_id)
         ts = event.ts_ms
         minute = ts - ts % MINUTE_MS
+        key = (*post, minute)
         window = self._windows[post].get(minute)
-        if source is not None and window is not None and window.applied.get(source[0], -1) >= source[1]:
-            self._touched.add((*post, minute))
+        if source != self._source:
+            self._source = source
+            self._in_message.clear()
+        if (
+            source is not None
+            and window is not None
+            and window.applied.get(source[0], -1) >= source[1]
+            and key not in self._in_message
+        ):
+            self._touched.add(key)
             return Verdict.REPLAYED
-        if ts < self.watermark_ms:
+        topic = "" if source is None else source[0]
+        topic_max = self.max_event_ms_by_topic.get(topic, 0)
+        if ts < topic_max - self.allowed_lateness_ms:
             self.late_events += 1
             return Verdict.LATE
         if window is None:
@@ -143,12 +170,12 @@ class EngagementBook:
             window.engagers.add(event.user_id)
         if source is not None:
             window.applied[source[0]] = source[1]
-        key = (*post, minute)
+            self._in_message.add(key)
         self._touched.add(key)
         self._changed.add(key)
         self._rolling.add(post)
-        if ts > self.max_event_ms:
-            self.max_event_ms = ts
+        if ts > topic_max:
+            self.max_event_ms_by_topic[topic] = ts
         return Verdict.COUNTED
 
     def drain_touched(self) -> list[WindowValue]:
@@ -192,6 +219,14 @@ class EngagementBook:
         )  # fmt: skip
         self._windows[key[:3]][key[3]] = window
 
+    def close_restored(self) -> None:
+        """After `restore()` and the watermarks: closes the windows they have passed (frees their sets)."""
+        closing = self.closing_ms
+        for minutes in self._windows.values():
+            for minute, window in minutes.items():
+                if window.event_ids is not None and minute + MINUTE_MS <= closing:
+                    window.close()
+
     def drain_rolling(self) -> list[RollingValue]:
         """Rolling totals, as of the newest event time, for every post changed since the last call."""
         now = self.max_event_ms
@@ -221,8 +256,8 @@ class EngagementBook:
 
     def evict(self) -> None:
         """Closes windows the watermark has passed and forgets those a day older than that."""
-        watermark = self.watermark_ms
-        horizon = watermark - DAY_MS
+        closing = self.closing_ms
+        horizon = self.watermark_ms - DAY_MS
         for post in list(self._windows):
             minutes = self._windows[post]
             for minute in list(minutes):
@@ -230,9 +265,8 @@ class EngagementBook:
                 if minute < horizon:
                     del minutes[minute]
                     self._changed.add((*post, minute))
-                elif window.event_ids is not None and minute + MINUTE_MS <= watermark:
-                    window.close()
-                    self._changed.add((*post, minute))
+                elif window.event_ids is not None and minute + MINUTE_MS <= closing:
+                    window.close()  # not persisted: restore() closes what the watermark has passed
             if not minutes:
                 del self._windows[post]
 

@@ -56,7 +56,7 @@ class _Counters(msgspec.Struct, array_like=True):
     late_events: int = 0
     duplicate_events: int = 0
     rejected_lines: int = 0
-    max_event_ms: int = 0
+    max_event_ms_by_topic: dict[str, int] = msgspec.field(default_factory=dict)
     sla_event_ms: int = 0
     sla_anchor_wall_ms: int = 0
     evicted_at_ms: int = 0
@@ -103,7 +103,8 @@ class PartitionProcessor:
                 self._counters = _COUNTERS_DECODER.decode(value)
             restored += 1
         c = self._counters
-        self.engagement.max_event_ms = c.max_event_ms
+        self.engagement.max_event_ms_by_topic = dict(c.max_event_ms_by_topic)
+        self.engagement.close_restored()
         self.engagement.late_events, self.engagement.duplicate_events = c.late_events, c.duplicate_events
         self.sla_clock.max_event_ms, self.sla_clock.anchor_wall_ms = c.sla_event_ms, c.sla_anchor_wall_ms
         return restored
@@ -181,7 +182,7 @@ class PartitionProcessor:
         for (ns, (platform, community, comment)), clock in self.sla.drain_changes().items():
             state[state_key(p, ns, platform, community, comment)] = clock
         c = self._counters
-        c.max_event_ms = self.engagement.max_event_ms
+        c.max_event_ms_by_topic = self.engagement.max_event_ms_by_topic
         c.late_events, c.duplicate_events = self.engagement.late_events, self.engagement.duplicate_events
         c.sla_event_ms, c.sla_anchor_wall_ms = self.sla_clock.max_event_ms, self.sla_clock.anchor_wall_ms
         # Last, so a changelog cut short by a crash never holds counters ahead of the entries they cover.

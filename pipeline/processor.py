@@ -64,7 +64,6 @@ def build_app(
         settings.app_id,
         broker=[f"kafka://{server}" for server in kafka.bootstrap_servers.split(",")],
         broker_credentials=_credentials(kafka),
-        broker_request_timeout=kafka.request_timeout_ms / 1000,
         store="memory://",
         processing_guarantee="at_least_once",
         producer_acks=-1,
@@ -72,14 +71,15 @@ def build_app(
         topic_replication_factor=replication_factor,
         table_standby_replicas=settings.standby_replicas,
         broker_commit_interval=settings.commit_interval_s,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         consumer_auto_offset_reset="earliest",
         topic_disable_leader=True,
         web_enabled=False,
+        key_serializer="raw",  # the table's changelog: our own msgpack bytes
+        value_serializer="raw",
     )
-    state = app.Table(
-        "state", partitions=partitions, key_type=bytes, value_type=bytes,
-        key_serializer="raw", value_serializer="raw",
-    )  # fmt: skip
+    state = app.Table("state", partitions=partitions, key_type=bytes, value_type=bytes)
     raw: dict[str, Any] = {
         "key_type": bytes,
         "value_type": bytes,
@@ -123,11 +123,17 @@ def build_app(
                 value=rejected.raw,
                 headers=dead_letter_headers("processor", "invalid_event", str(rejected.error), source),
             )
+        # State goes straight to the changelog partition of its input partition, and into the table's
+        # local store for a later restore. (Table.__setitem__ would route each write through faust's
+        # bounded send buffer, which stalls the agent at our write rates, and picks the changelog
+        # partition from the current event, which is the same here but implicit.)
+        store, changelog = state.data, state.changelog_topic
         for key, entry in effects.state.items():
             if entry is None:
-                state.pop(key, None)
+                store.pop(key, None)
             else:
-                state[key] = entry
+                store[key] = entry
+            await changelog.send(key=key, value=entry, partition=p)
 
     @app.agent(source, concurrency=1)
     async def process(stream: Any) -> None:

@@ -101,7 +101,10 @@ def kafka_up(obj: Context, port: int | None, controller_port: int | None, partit
         info, started = broker.up()
     console.print(f"Kafka {'started' if started else 'already running'} at {info.bootstrap} (pid {info.pid})")
     created = ensure_topics(
-        settings.kafka, settings.topics.partitions(settings.topics.names), settings.topics.replication_factor
+        settings.kafka,
+        settings.topics.partitions(settings.topics.names),
+        settings.topics.replication_factor,
+        settings.topics.retention_bytes,
     )
     if created:
         console.print(f"created topics: {', '.join(created)}")
@@ -150,7 +153,10 @@ def topics_command(obj: Context, partitions: int | None) -> None:
     """Create the pipeline's topics on the configured Kafka cluster (missing ones only)."""
     settings = obj.settings(**_local_overrides(None, None, partitions))
     created = ensure_topics(
-        settings.kafka, settings.topics.partitions(settings.topics.names), settings.topics.replication_factor
+        settings.kafka,
+        settings.topics.partitions(settings.topics.names),
+        settings.topics.replication_factor,
+        settings.topics.retention_bytes,
     )
     console.print(f"created: {', '.join(created)}" if created else "all topics already exist")
     _print_topics(settings)

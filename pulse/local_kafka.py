@@ -175,6 +175,9 @@ class LocalKafka:
             # The default 128 MiB dedupe buffer does not fit a 512 MB heap; faust changelogs need the cleaner.
             "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),
             "auto.create.topics.enable": "false",
+            # Record timestamps are event times: time-based retention would delete replayed history.
+            "log.retention.ms": "-1",
+            "log.retention.bytes": str(1 << 30),
         }
         text = "".join(f"{key}={value}\n" for key, value in properties.items())
         (self.home / "server.properties").write_text(text)

@@ -22,6 +22,7 @@ class TopicSettings(BaseModel):
     alert_partitions: int = Field(default=1, ge=1, le=1024)
     dead_letter_partitions: int = Field(default=1, ge=1, le=1024)
     replication_factor: int = Field(default=1, ge=1, le=16)
+    retention_bytes: int = Field(default=1 << 30, ge=1 << 20, description="per partition; -1: unbounded")
 
     @property
     def names(self) -> Topics:
@@ -45,8 +46,16 @@ class TopicInfo:
     messages: int  # the sum of the partitions' end offsets: messages ever written, not events
 
 
-def ensure_topics(kafka: KafkaSettings, wanted: Mapping[str, int], replication_factor: int) -> list[str]:
+def ensure_topics(
+    kafka: KafkaSettings,
+    wanted: Mapping[str, int],
+    replication_factor: int,
+    retention_bytes: int = 1 << 30,
+) -> list[str]:
     """Creates whichever of `wanted` (name -> partitions) are missing; returns the names created.
+
+    Retention is by size, never by time: record timestamps are event times, so under Kafka's default
+    7-day time retention a replay of last month's history would be deleted as soon as it arrived.
 
     An existing topic is left as it is: changing a topic's partition count moves keys between partitions
     and breaks per-post ordering, so that is an operator's decision, not a side effect of starting up.
@@ -54,8 +63,9 @@ def ensure_topics(kafka: KafkaSettings, wanted: Mapping[str, int], replication_f
     admin = _admin(kafka)
     try:
         existing = set(admin.list_topics())
+        config = {"retention.ms": "-1", "retention.bytes": str(retention_bytes)}
         missing = [
-            NewTopic(name, partitions, replication_factor)
+            NewTopic(name, partitions, replication_factor, topic_configs=config)
             for name, partitions in wanted.items()
             if name not in existing
         ]
@@ -112,6 +122,32 @@ def check_partitions(kafka: KafkaSettings, names: list[str], expected: int) -> N
             f"the processors need {expected} partitions on each input topic ({listed}); set "
             f"PULSE_TOPICS__EVENT_PARTITIONS to match, or recreate the topics"
         )
+
+
+def group_lag(kafka: KafkaSettings, group: str, topics: list[str]) -> dict[str, int]:
+    """Messages of each topic not yet committed by a consumer group (all of them if it never committed)."""
+    admin = _admin(kafka)
+    consumer = KafkaConsumer(**kafka.client_config())
+    try:
+        known = consumer.topics()  # loads the metadata that partitions_for_topic reads
+        partitions = [
+            TopicPartition(t, p)
+            for t in topics
+            if t in known
+            for p in sorted(consumer.partitions_for_topic(t) or ())
+        ]
+        ends = consumer.end_offsets(partitions) if partitions else {}
+        committed = admin.list_group_offsets({group: partitions}).get(group, {})
+        lag = dict.fromkeys(topics, 0)
+        for tp, end in ends.items():
+            done = committed.get(tp)
+            lag[tp.topic] += end - (done.offset if done is not None and done.offset >= 0 else 0)
+        return lag
+    except KafkaError as exc:
+        raise TopicError(f"cannot read the lag of {group} on {kafka.bootstrap_servers}: {exc}") from exc
+    finally:
+        consumer.close()
+        admin.close()
 
 
 def _admin(kafka: KafkaSettings) -> KafkaAdminClient:

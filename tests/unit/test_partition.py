@@ -69,8 +69,18 @@ def run_through(msgs: list[tuple[str, int, bytes]]) -> Downstream:
     return down
 
 
-def test_the_hand_run_has_something_to_compare() -> None:
-    down = run_through(messages())
+def test_the_undisturbed_run_counts_every_engagement_once() -> None:
+    msgs = messages()
+    down = run_through(msgs)
+    engagements = sum(
+        1
+        for topic, _, value in msgs
+        if topic != TOPICS.ticks
+        for line in value.split(b"\n")
+        if line and b'"type":"comment_delete"' not in line and b'"type":"comment_edit"' not in line
+    )
+    counted = sum(w.likes + w.unlikes + w.comments + w.reposts for w in down.windows.values())
+    assert counted == engagements, "the simulator sends no duplicates and, per topic, nothing late"
     assert len(down.windows) > 300 and len(down.sla) > 500
     assert any(a.endswith(":unanswered_comment") for a in down.alerts)
     assert any(a.endswith(":resolved") for a in down.alerts)

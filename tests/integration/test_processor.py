@@ -1,0 +1,239 @@
+"""The stream processors on the real broker: a hand-made sequence with known answers, and kill -9."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from agents import EventPublisher, PublisherSettings, Simulator, SimulatorSettings
+from pulse.topics import ensure_topics
+from schemas import CanonicalEvent, KafkaSettings, validate
+from schemas.outputs import Alert, PartitionStats, SlaRecord, WindowValue
+from tests.events import BASE_TS_MS
+from tests.processor_worker import Worker
+
+MIN = 60_000
+T0 = BASE_TS_MS - BASE_TS_MS % MIN + 10 * MIN  # a minute boundary in last week's history
+
+
+def at(spec: str) -> int:
+    minutes, seconds = spec.split(":")
+    return T0 + int(minutes) * MIN + int(seconds) * 1000
+
+
+def ev(kind: str, eid: str, when: str, post: str, user: str, **fields: Any) -> CanonicalEvent:
+    if kind == "comment":
+        fields.setdefault("comment_id", eid)
+    if kind == "comment_delete":
+        fields.setdefault("comment_id", eid.removeprefix("del-"))
+    return validate({"event_id": eid, "type": kind, "platform": "vk", "community_id": "c1", "post_id": post,
+                     "user_id": user, "ts": at(when), **fields})  # fmt: skip
+
+
+def reply(eid: str, when: str, post: str, parent: str, *, by_community: bool = True) -> CanonicalEvent:
+    user = "c1-admin" if by_community else "u10"
+    return ev("comment", eid, when, post, user, parent_id=parent, by_community=by_community)
+
+
+# In stream order. SLA 10 min, warning at half of it, lateness 2 min, grace 1 s.
+SEQUENCE = [
+    ev("like", "L1", "0:05", "p1", "u1"),
+    ev("like", "L2", "0:10", "p1", "u2"),
+    ev("like", "L2", "0:10", "p1", "u2"),  # a duplicate: counts once
+    ev("comment", "m1", "0:10", "p2", "u4"),  # never answered
+    ev("like", "L3", "0:15", "p1", "u3"),
+    ev("comment", "m2", "0:20", "p2", "u8"),  # answered in 5 min
+    ev("comment", "m3", "1:00", "p1", "u6"),  # answered after its deadline
+    ev("like", "L4", "1:05", "p1", "u1"),
+    ev("repost", "R1", "1:10", "p1", "u5"),
+    reply("r4", "2:00", "p1", parent="m4"),  # the reply arrives before the comment it answers
+    ev("comment", "m4", "1:30", "p1", "u12"),
+    ev("comment", "m5", "3:00", "p1", "u7"),
+    ev("comment", "m6", "3:30", "p2", "u9"),  # only another subscriber answers
+    ev("comment_delete", "del-m5", "4:00", "p1", "u7"),
+    reply("r6", "4:00", "p2", parent="m6", by_community=False),
+    reply("r2", "5:20", "p2", parent="m2"),
+    reply("r3", "15:00", "p1", parent="m3"),
+    ev("comment", "m7", "30:00", "p2", "u11"),
+    reply("r7", "30:05", "p2", parent="m7"),
+    ev("like", "L5", "29:00", "p1", "u1"),
+    ev("like", "late", "0:30", "p1", "u13"),  # 28.5 minutes behind its topic: late
+    reply("r1-late", "31:00", "p1", parent="m-none"),  # moves p1's comment clock past every deadline
+    ev("comment", "m8", "31:00", "p2", "u14"),  # moves p2's comment clock past every deadline
+]
+
+EXPECTED_WINDOWS = {  # (post, minute) -> likes, comments, reposts, unique engagers
+    ("p1", "0:00"): (3, 0, 0, 3),
+    ("p1", "1:00"): (1, 2, 1, 4),
+    ("p1", "2:00"): (0, 1, 0, 1),
+    ("p1", "3:00"): (0, 1, 0, 1),
+    ("p1", "15:00"): (0, 1, 0, 1),
+    ("p1", "29:00"): (1, 0, 0, 1),
+    ("p1", "31:00"): (0, 1, 0, 1),
+    ("p2", "0:00"): (0, 2, 0, 2),
+    ("p2", "3:00"): (0, 1, 0, 1),
+    ("p2", "4:00"): (0, 1, 0, 1),
+    ("p2", "5:00"): (0, 1, 0, 1),
+    ("p2", "30:00"): (0, 2, 0, 2),
+    ("p2", "31:00"): (0, 1, 0, 1),
+}
+EXPECTED_ALERTS = {
+    ("m1", "at_risk"), ("m1", "unanswered_comment"),
+    ("m3", "at_risk"), ("m3", "unanswered_comment"), ("m3", "resolved"),
+    ("m6", "at_risk"), ("m6", "unanswered_comment"),
+    ("r6", "at_risk"), ("r6", "unanswered_comment"),  # a subscriber's reply is a subscriber comment too
+}  # fmt: skip
+EXPECTED_SLA = {  # comment -> response seconds, breached, cancelled
+    "m1": (None, True, False),
+    "m2": (300.0, False, False),
+    "m3": (840.0, True, False),
+    "m4": (30.0, False, False),
+    "m5": (None, False, True),
+    "m6": (None, True, False),
+    "r6": (None, True, False),
+    "m7": (5.0, False, False),
+    "m8": (None, False, False),
+}
+
+
+def publish(kafka: KafkaSettings, worker: Worker, events: list[CanonicalEvent], **settings: Any) -> None:
+    with EventPublisher(kafka, PublisherSettings(**settings), worker.topics) as publisher:
+        for event in events:
+            publisher.publish(event)
+        publisher.flush()
+
+
+def prepare(kafka: KafkaSettings, prefix: str, tmp_path: Path, **processor: Any) -> Worker:
+    worker = Worker(kafka, prefix, tmp_path / f"{prefix}worker.log", **processor)
+    names = worker.topics
+    wanted = dict.fromkeys((*names.event_topics, *names.output_topics, names.ticks), 2)
+    ensure_topics(kafka, {**wanted, names.alerts: 1, names.dead_letters: 1}, 1)
+    return worker
+
+
+def test_known_sequence_gives_exact_windows_alerts_and_response_times(
+    kafka: KafkaSettings, unique: str, tmp_path: Path
+) -> None:
+    worker = prepare(kafka, f"k{unique}-", tmp_path, sla_default_s=600, allowed_lateness_s=120,
+                     at_risk_fraction=0.5, sla_grace_s=1)  # fmt: skip
+    # One event per message, so the stream order is exactly the list's order within each partition.
+    publish(kafka, worker, SEQUENCE, batch_events=1)
+    worker.start()
+    try:
+        worker.wait_caught_up()
+    finally:
+        code = worker.stop()
+    assert code == 0, worker.log.read_text()[-3000:]
+    windows = {}
+    for out in worker.outputs(worker.topics.engagement):
+        if isinstance(out, WindowValue):
+            windows[(out.post_id, out.minute_ms)] = (
+                out.likes,
+                out.comments,
+                out.reposts,
+                out.unique_engagers,
+            )
+    assert windows == {(post, at(minute)): value for (post, minute), value in EXPECTED_WINDOWS.items()}
+    alerts = [a for a in worker.outputs(worker.topics.alerts) if isinstance(a, Alert)]
+    assert {(a.comment_id, a.kind.value) for a in alerts} == EXPECTED_ALERTS
+    assert len(alerts) == len(EXPECTED_ALERTS), "each alert once"
+    breach = next(a for a in alerts if a.alert_id == "vk:c1:m1:unanswered_comment")
+    assert (breach.fired_at_ms, breach.waited_s, breach.author_id) == (at("10:10"), 600.0, "u4")
+    assert next(a for a in alerts if a.kind.value == "resolved").response_s == 840.0
+    sla: dict[str, SlaRecord] = {}
+    for out in worker.outputs(worker.topics.comment_sla):
+        assert isinstance(out, SlaRecord)
+        sla[out.comment_id] = out
+    assert {c: (r.response_s, r.breached, r.cancelled) for c, r in sla.items()} == EXPECTED_SLA
+    stats: dict[int, PartitionStats] = {}
+    for out in worker.outputs(worker.topics.metrics):
+        assert isinstance(out, PartitionStats)
+        stats[out.partition] = out
+    assert sum(s.late_events for s in stats.values()) == 1
+    assert sum(s.duplicate_events for s in stats.values()) == 1
+
+
+def test_bad_lines_go_to_the_dead_letter_topic_and_the_rest_is_counted(
+    kafka: KafkaSettings, unique: str, tmp_path: Path
+) -> None:
+    from kafka import KafkaProducer
+
+    from schemas import DLQ_REASON, DLQ_SOURCE, encode_message
+    from tests.kafka_reading import read_all
+
+    worker = prepare(kafka, f"d{unique}-", tmp_path)
+    good = encode_message([SEQUENCE[0], SEQUENCE[1]]).split(b"\n")
+    value = b"\n".join([good[0], b'{"event_id": "x", "type": "like"}', b"\xff\x00 not json", good[1]])
+    producer = KafkaProducer(**kafka.client_config())
+    producer.send(worker.topics.likes, value=value, key=b"vk:c1:p1", partition=0).get(timeout=30)
+    producer.close()
+    worker.start()
+    try:
+        worker.wait_caught_up()
+    finally:
+        code = worker.stop()
+    assert code == 0, worker.log.read_text()[-3000:]
+    dead = read_all(kafka, worker.topics.dead_letters)
+    assert [d.value for d in dead] == [b'{"event_id": "x", "type": "like"}', b"\xff\x00 not json"]
+    assert all(d.headers[DLQ_SOURCE] == f"{worker.topics.likes}/0/0".encode() for d in dead)
+    assert b"line 2" in dead[0].headers[DLQ_REASON] and b"line 3" in dead[1].headers[DLQ_REASON]
+    windows = [w for w in worker.outputs(worker.topics.engagement) if isinstance(w, WindowValue)]
+    assert windows[-1].likes == 2
+
+
+def simulated(events: int) -> list[CanonicalEvent]:
+    sim = Simulator(SimulatorSettings(communities=4, events_per_sim_s=4.0, answer_median_s=300, seed=11))
+    return list(sim.events(count=events))
+
+
+def final_state(worker: Worker) -> tuple[dict[tuple[str, str, int], WindowValue], set[str], dict[str, Any]]:
+    windows, alerts, sla = {}, set(), {}
+    for out in worker.outputs(worker.topics.engagement, worker.topics.alerts, worker.topics.comment_sla):
+        if isinstance(out, WindowValue):
+            windows[(out.community_id, out.post_id, out.minute_ms)] = out
+        elif isinstance(out, Alert):
+            alerts.add(out.alert_id)
+        elif isinstance(out, SlaRecord):
+            sla[out.comment_id] = (out.answered_at_ms, out.breached, out.cancelled)
+    return windows, alerts, sla
+
+
+def test_kill_9_mid_run_gives_the_same_windows_and_alerts_as_an_undisturbed_run(
+    kafka: KafkaSettings, unique: str, tmp_path: Path
+) -> None:
+    events = simulated(120_000)
+    chunks = [events[i : i + 6_000] for i in range(0, len(events), 6_000)]
+    settings = {"sla_default_s": 900, "allowed_lateness_s": 120}
+
+    calm = prepare(kafka, f"u{unique}-", tmp_path, **settings)
+    publish(kafka, calm, events)
+    calm.start()
+    try:
+        calm.wait_caught_up()
+    finally:
+        calm.stop()
+    expected = final_state(calm)
+    assert len(expected[0]) > 1_000 and len(expected[1]) > 50
+
+    crashed = prepare(kafka, f"c{unique}-", tmp_path, **settings)
+    crashed.start()
+    kills = 0
+    for i, chunk in enumerate(chunks):
+        publish(kafka, crashed, chunk)
+        time.sleep(0.3)
+        if i in (6, 13):
+            crashed.kill()  # kill -9 while it processes
+            kills += 1
+            crashed.start()
+    try:
+        crashed.wait_caught_up()
+    finally:
+        crashed.stop()
+    assert kills == 2 and "resumed with 0 state entries" in crashed.log.read_text()
+    resumed = [line for line in crashed.log.read_text().splitlines() if "resumed with" in line]
+    assert any("resumed with 0 " not in line for line in resumed), "the restarted worker took state back"
+    got = final_state(crashed)
+    assert got[0] == expected[0]
+    assert got[1] == expected[1]
+    assert got[2] == expected[2]
