@@ -23,8 +23,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import faust
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
-from faust.types import ProducerT
+from faust.types import ConsumerT, Message, ProducerT
 
 from pipeline.partition import Effects, PartitionProcessor
 from pipeline.processor_settings import ProcessorSettings
@@ -40,10 +41,47 @@ class _IdempotentProducer(AIOKafkaProducer):
     def _settings_extra(self) -> Mapping[str, Any]:
         return {"acks": "all", "enable_idempotence": True}
 
+    async def send_records(
+        self, topic: str, partition: int, records: list[tuple[bytes, bytes | None]]
+    ) -> None:
+        """Many records to one partition as few record batches: ~3 us a record against ~40 us through
+        `Topic.send`. Delivery is awaited by faust's flush before each offset commit, like any send."""
+        producer = self._ensure_producer()
+        batch = producer.create_batch()
+        for key, value in records:
+            while batch.append(timestamp=None, key=key, value=value) is None:
+                if batch.record_count() == 0:
+                    raise ValueError(f"a state record of {len(value or b'')} bytes does not fit a batch")
+                await producer.send_batch(batch, topic, partition=partition)
+                batch = producer.create_batch()
+        if batch.record_count():
+            await producer.send_batch(batch, topic, partition=partition)
+
+
+class _ProcessedAckConsumer(AIOKafkaConsumer):
+    """Acks only messages an agent actually received. faust also acks messages it skips (fetched while
+    flow is paused for recovery, or from a previous rebalance generation); a commit could then pass
+    messages nobody processed, losing them. Unacked, they leave a gap that holds the commit back until
+    they are read again after the seek to the committed offsets."""
+
+    def ack(self, message: Message) -> bool:
+        if not message.tracked:
+            return False
+        return super().ack(message)
+
 
 class _PulseApp(faust.App):
     def _new_producer(self) -> ProducerT:
         return _IdempotentProducer(self.transport, loop=self.loop, beacon=self.beacon)
+
+    def _new_consumer(self) -> ConsumerT:
+        return _ProcessedAckConsumer(
+            self.transport,
+            callback=self.topics.on_message,
+            on_partitions_revoked=self._on_partitions_revoked,
+            on_partitions_assigned=self._on_partitions_assigned,
+            beacon=self.beacon,
+        )
 
 
 def wall_clock_ms() -> int:
@@ -76,6 +114,8 @@ def build_app(
         consumer_auto_offset_reset="earliest",
         topic_disable_leader=True,
         web_enabled=False,
+        producer_max_batch_size=1 << 20,  # state records of a message go out as one batch
+        producer_max_request_size=1 << 20,
         key_serializer="raw",  # the table's changelog: our own msgpack bytes
         value_serializer="raw",
     )
@@ -96,6 +136,8 @@ def build_app(
     alerts = app.topic(topics.alerts, **raw)
     dead_letters = app.topic(topics.dead_letters, **raw)
     rules = settings.rules()
+    producer = app.producer
+    assert isinstance(producer, _IdempotentProducer)
     processors: dict[int, PartitionProcessor] = {}
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
@@ -127,13 +169,13 @@ def build_app(
         # local store for a later restore. (Table.__setitem__ would route each write through faust's
         # bounded send buffer, which stalls the agent at our write rates, and picks the changelog
         # partition from the current event, which is the same here but implicit.)
-        store, changelog = state.data, state.changelog_topic
+        store = state.data
         for key, entry in effects.state.items():
             if entry is None:
                 store.pop(key, None)
             else:
                 store[key] = entry
-            await changelog.send(key=key, value=entry, partition=p)
+        await producer.send_records(state.changelog_topic.get_topic_name(), p, list(effects.state.items()))
 
     @app.agent(source, concurrency=1)
     async def process(stream: Any) -> None:

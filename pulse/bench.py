@@ -56,7 +56,7 @@ def bench_file(state_dir: Path, events: int, seed: int) -> Path:
 def run_replay(
     kafka: KafkaSettings, path: Path, batch_events: int, limit: int, partitions: int
 ) -> IngestResult:
-    with _bench_topics(kafka, f"replay{batch_events}", partitions) as topics:
+    with BenchTopics(kafka, f"replay{batch_events}", partitions) as topics:
         settings = PublisherSettings(batch_events=batch_events)
         with path.open("rb") as stream, EventPublisher(kafka, settings, topics) as publisher:
             report = replay(itertools.islice(stream, limit), publisher, source=str(path))
@@ -67,7 +67,7 @@ def run_replay(
 
 
 def run_simulator(kafka: KafkaSettings, batch_events: int, events: int, partitions: int) -> IngestResult:
-    with _bench_topics(kafka, f"sim{batch_events}", partitions) as topics:
+    with BenchTopics(kafka, f"sim{batch_events}", partitions) as topics:
         simulator = Simulator(SimulatorSettings(communities=50, seed=5, events_per_sim_s=500))
         with EventPublisher(kafka, PublisherSettings(batch_events=batch_events), topics) as publisher:
             started = time.perf_counter()
@@ -83,11 +83,12 @@ def run_simulator(kafka: KafkaSettings, batch_events: int, events: int, partitio
         )
 
 
-class _bench_topics:
+class BenchTopics:
     def __init__(self, kafka: KafkaSettings, label: str, partitions: int) -> None:
         self.kafka = kafka
         self.topics = Topics.prefixed(f"bench-{int(time.time() * 1000)}-{label}-")
         self.partitions = partitions
+        self.extra: list[str] = []  # topics made by others during the run, e.g. a worker's changelog
 
     def __enter__(self) -> Topics:
         ensure_topics(self.kafka, dict.fromkeys(self.topics.all, self.partitions), 1)
@@ -96,7 +97,7 @@ class _bench_topics:
     def __exit__(self, *exc_info: object) -> None:
         admin = KafkaAdminClient(**self.kafka.client_config())
         try:
-            admin.delete_topics(list(self.topics.all))
+            admin.delete_topics([*self.topics.all, *self.extra])
         except KafkaError:
             pass  # leftover bench topics are harmless and named as such; the figures are what matter
         finally:

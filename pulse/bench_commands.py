@@ -8,6 +8,7 @@ import click
 from rich.table import Table
 
 from pulse.bench import ingest_runs
+from pulse.bench_process import run_process
 from pulse.cli_support import Context, console, err_console, fail_cleanly
 
 
@@ -53,3 +54,40 @@ def bench_ingest(obj: Context, events: int, single_events: int, partitions: int)
     console.print(table)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     console.print(f"peak memory of this process: {peak_mb:.0f} MB (the broker runs with a 512 MB heap)")
+
+
+@bench.command("process")
+@click.option("--events", type=click.IntRange(1_000), default=300_000, show_default=True,
+              help="Events through the worker with batched messages.")  # fmt: skip
+@click.option("--single-events", type=click.IntRange(100), default=20_000, show_default=True,
+              help="Events for the one-event-per-message baseline.")  # fmt: skip
+@click.option("--live", "live_s", type=click.FloatRange(1, 600), default=8.0, show_default=True,
+              help="Seconds of live traffic for the latency figures.")  # fmt: skip
+@click.option("--live-rate", type=click.FloatRange(10, 1e6), default=20_000, show_default=True,
+              help="Events/s of the live traffic (batched run; the baseline uses a tenth).")  # fmt: skip
+@click.option("--partitions", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.pass_obj
+@fail_cleanly
+def bench_process(
+    obj: Context, events: int, single_events: int, live_s: float, live_rate: float, partitions: int
+) -> None:
+    """One real `pulse process` worker on the real broker: events/s draining a loaded backlog, end-to-end
+    latency (input record timestamp to emitted window value) on live traffic, and alert latency after the
+    SLA deadline; batched messages (500 events) against one event per message, same run."""
+    settings = obj.settings()
+    table = Table(
+        "events/message", "events", "seconds", "events/s", "live events/s", "latency p50 ms",
+        "latency p99 ms", "alert p50 ms", "alert p99 ms", "worker peak MB", title="through one worker",
+    )  # fmt: skip
+    runs = [(500, events, live_rate, True), (1, single_events, live_rate / 10, False)]
+    for batch, count, rate, alerts in runs:
+        err_console.print(f"batch={batch}: loading {count:,} events, then one worker drains them ...")
+        r = run_process(settings.kafka, settings.state_dir, batch, count, live_s, rate, partitions, alerts)
+        err_console.print(f"batch={batch}: {r.events_per_s:,.0f} events/s")
+        table.add_row(
+            str(batch), f"{r.events:,}", f"{r.seconds:.2f}", f"{r.events_per_s:,.0f}",
+            f"{r.live_events_per_s:,.0f}", f"{r.latency_p50_ms:.0f}", f"{r.latency_p99_ms:.0f}",
+            "-" if r.alert_p50_ms is None else f"{r.alert_p50_ms:.0f} ({r.alerts})",
+            "-" if r.alert_p99_ms is None else f"{r.alert_p99_ms:.0f}", f"{r.worker_peak_mb:.0f}",
+        )  # fmt: skip
+    console.print(table)
