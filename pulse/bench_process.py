@@ -148,10 +148,15 @@ def run_process(
         publisher_settings = PublisherSettings(batch_events=batch_events)
         simulator = Simulator(SimulatorSettings(communities=50, seed=9, events_per_sim_s=500))
         stream = simulator.events(count=events + int(live_s * live_rate) + 1_000)
+        # The backlog is stamped as the last minutes before now, so the live part continues it (a jump
+        # from simulated history to now would fire every open comment's SLA at once and measure that).
+        backlog = [event for _, event in zip(range(events), stream, strict=False)]
+        shift = int(time.time() * 1000) - backlog[-1].ts_ms
         with EventPublisher(kafka, publisher_settings, topics) as publisher:
-            for _, event in zip(range(events), stream, strict=False):
-                publisher.publish(event)
+            for event in backlog:
+                publisher.publish(_live(event, event.ts_ms + shift))
             publisher.flush()
+        del backlog
         log = state_dir / "bench" / f"{label}-worker.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         worker = _Worker(kafka, topics, prefix, partitions, log)
