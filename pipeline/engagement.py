@@ -219,8 +219,9 @@ class EngagementBook:
         )  # fmt: skip
         self._windows[key[:3]][key[3]] = window
 
-    def close_restored(self) -> None:
-        """After `restore()` and the watermarks: closes the windows they have passed (frees their sets)."""
+    def close_passed(self) -> None:
+        """Closes the windows the slowest topic's watermark has passed (frees their sets). Closing is not
+        persisted: after `restore()` and the watermarks, this closes the restored windows again."""
         closing = self.closing_ms
         for minutes in self._windows.values():
             for minute, window in minutes.items():
@@ -256,17 +257,13 @@ class EngagementBook:
 
     def evict(self) -> None:
         """Closes windows the watermark has passed and forgets those a day older than that."""
-        closing = self.closing_ms
+        self.close_passed()
         horizon = self.watermark_ms - DAY_MS
         for post in list(self._windows):
             minutes = self._windows[post]
-            for minute in list(minutes):
-                window = minutes[minute]
-                if minute < horizon:
-                    del minutes[minute]
-                    self._changed.add((*post, minute))
-                elif window.event_ids is not None and minute + MINUTE_MS <= closing:
-                    window.close()  # not persisted: restore() closes what the watermark has passed
+            for minute in [m for m in minutes if m < horizon]:
+                del minutes[minute]
+                self._changed.add((*post, minute))
             if not minutes:
                 del self._windows[post]
 

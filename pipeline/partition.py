@@ -26,8 +26,6 @@ from pipeline.sla import CommentSlaBook, EventClock, SlaPolicy
 from schemas import Rejected, decode_message
 from schemas.outputs import Alert, PartitionStats, RollingValue, SlaRecord, WindowValue
 
-MINUTE_MS = 60_000
-
 
 @dataclass(frozen=True, slots=True)
 class ProcessingRules:
@@ -77,10 +75,9 @@ def key_partition(key: bytes) -> int:
 
 
 class PartitionProcessor:
-    def __init__(self, partition: int, rules: ProcessingRules, comments_topic: str) -> None:
+    def __init__(self, partition: int, rules: ProcessingRules) -> None:
         self.partition = partition
         self.rules = rules
-        self.comments_topic = comments_topic
         self.engagement = EngagementBook(rules.allowed_lateness_ms)
         self.sla = CommentSlaBook(rules.sla)
         self.sla_clock = EventClock(live_lag_ms=rules.live_lag_ms)
@@ -104,7 +101,7 @@ class PartitionProcessor:
             restored += 1
         c = self._counters
         self.engagement.max_event_ms_by_topic = dict(c.max_event_ms_by_topic)
-        self.engagement.close_restored()
+        self.engagement.close_passed()
         self.engagement.late_events, self.engagement.duplicate_events = c.late_events, c.duplicate_events
         self.sla_clock.max_event_ms, self.sla_clock.anchor_wall_ms = c.sla_event_ms, c.sla_anchor_wall_ms
         return restored
@@ -121,9 +118,8 @@ class PartitionProcessor:
             if isinstance(item, Rejected):
                 effects.rejected.append(item)
                 continue
-            events += 1
-            if engagement.add(item, source) is Verdict.REPLAYED:
-                events -= 1
+            if engagement.add(item, source) is not Verdict.REPLAYED:
+                events += 1
             if item.type.is_comment:
                 clock.observe(item.ts_ms, wall_ms)
                 outcome = sla.advance(clock.max_event_ms - grace, source)

@@ -183,7 +183,7 @@ def build_app(
             message = event.message
             processor = processors.get(message.partition)
             if processor is None:
-                processor = PartitionProcessor(message.partition, rules, topics.comments)
+                processor = PartitionProcessor(message.partition, rules)
                 restored = processor.restore(state.items())
                 processors[message.partition] = processor
                 log.info("partition %d: resumed with %d state entries", message.partition, restored)

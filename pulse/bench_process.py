@@ -13,23 +13,20 @@ deadline.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import statistics
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kafka import KafkaConsumer, TopicPartition
+import msgspec
 
 from agents import EventPublisher, PublisherSettings, Simulator, SimulatorSettings
 from pipeline.processor import SOURCE_TS_HEADER
 from pulse.bench import BenchTopics
-from pulse.errors import PulseError, TopicError
-from pulse.topics import group_lag
-from schemas import CanonicalEvent, KafkaSettings, Topics, validate
+from pulse.errors import PulseError
+from pulse.topics import read_records
+from pulse.worker_process import WorkerProcess
+from schemas import CanonicalEvent, KafkaSettings, validate
 from schemas.outputs import Alert, decode_outputs
 
 SLA_COMMUNITY = "bench-sla"
@@ -54,74 +51,8 @@ class ProcessResult:
         return self.events / self.seconds
 
 
-class _Worker:
-    def __init__(self, kafka: KafkaSettings, topics: Topics, prefix: str, partitions: int, log: Path) -> None:
-        self.kafka, self.topics, self.app_id, self.log = kafka, topics, f"{prefix}app", log
-        env = {
-            **os.environ,
-            "PULSE_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-            "PULSE_TOPICS__PREFIX": prefix,
-            "PULSE_TOPICS__EVENT_PARTITIONS": str(partitions),
-            "PULSE_PROCESSOR__APP_ID": self.app_id,
-            "PULSE_PROCESSOR__SLA_PER_COMMUNITY_S": json.dumps({SLA_COMMUNITY: SLA_S}),
-            "PULSE_PROCESSOR__AT_RISK_FRACTION": "0.5",
-            "PULSE_LOG_LEVEL": "WARNING",
-        }
-        with log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "pulse", "process"], stdout=out, stderr=subprocess.STDOUT, env=env
-            )
-
-    def wait_drained(self, timeout_s: float) -> None:
-        inputs = [self.topics.likes, self.topics.comments, self.topics.reposts]
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise PulseError(f"the worker exited with {self.process.returncode}; see {self.log}")
-            try:
-                if sum(group_lag(self.kafka, self.app_id, inputs).values()) == 0:
-                    return
-            except TopicError:
-                pass  # no group coordinator yet
-            time.sleep(0.25)
-        raise PulseError(f"the worker did not drain its input in {timeout_s:.0f} s; see {self.log}")
-
-    def peak_mb(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
-def _records(kafka: KafkaSettings, topic: str) -> list[tuple[int, bytes, dict[str, bytes]]]:
-    consumer = KafkaConsumer(**kafka.client_config(), enable_auto_commit=False)
-    try:
-        consumer.topics()
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning()
-        end = consumer.end_offsets(partitions)
-        out, remaining = [], {tp for tp in partitions if end[tp] > 0}
-        while remaining:
-            for tp, batch in consumer.poll(timeout_ms=1000, max_records=50_000).items():
-                out += [(r.timestamp, r.value, dict(r.headers)) for r in batch]
-                if consumer.position(tp) >= end[tp]:
-                    remaining.discard(tp)
-        return out
-    finally:
-        consumer.close()
-
-
 def _live(event: CanonicalEvent, now_ms: int) -> CanonicalEvent:
-    raw = {f: getattr(event, f) for f in event.__struct_fields__ if getattr(event, f) is not None}
-    return validate({**raw, "ts": now_ms, "event_id": f"live-{raw['event_id']}"})
+    return msgspec.structs.replace(event, ts=now_ms, event_id=f"live-{event.event_id}")
 
 
 def _unanswered(i: int, now_ms: int) -> CanonicalEvent:
@@ -159,12 +90,15 @@ def run_process(
         del backlog
         log = state_dir / "bench" / f"{label}-worker.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        worker = _Worker(kafka, topics, prefix, partitions, log)
+        processor = {"sla_per_community_s": json.dumps({SLA_COMMUNITY: SLA_S}), "at_risk_fraction": 0.5}
+        worker = WorkerProcess(kafka, prefix, partitions, log, processor)
+        worker.env["PULSE_LOG_LEVEL"] = "WARNING"
+        worker.start()
         try:
             worker.wait_drained(timeout_s=600)
-            drained = _records(kafka, topics.engagement)
-            first = min(ts for ts, _, _ in drained)
-            last = max(ts for ts, _, _ in drained)
+            drained = read_records(kafka, topics.engagement)
+            first = min(r.timestamp for r in drained)
+            last = max(r.timestamp for r in drained)
             seconds = max(last - first, 1) / 1000
 
             # Live: events stamped with the wall clock, sent at a steady rate, while the worker runs.
@@ -187,17 +121,21 @@ def run_process(
             worker.wait_drained(timeout_s=120)
             if with_alerts:
                 time.sleep(SLA_S + 3)  # the last deadlines pass on the wall clock
-            live = [r for r in _records(kafka, topics.engagement) if r[0] > last]
-            latencies = [float(ts - int(h[SOURCE_TS_HEADER])) for ts, _, h in live if SOURCE_TS_HEADER in h]
+            live = [r for r in read_records(kafka, topics.engagement) if r.timestamp > last]
+            latencies = [
+                float(r.timestamp - int(r.headers[SOURCE_TS_HEADER]))
+                for r in live
+                if SOURCE_TS_HEADER in r.headers
+            ]
             alert_latencies: list[float] = []
-            for ts, value, _ in _records(kafka, topics.alerts):
-                for alert in decode_outputs(value):
+            for record in read_records(kafka, topics.alerts):
+                for alert in decode_outputs(record.value):
                     if (
                         isinstance(alert, Alert)
                         and alert.kind.value == "unanswered_comment"
                         and alert.community_id == SLA_COMMUNITY
                     ):
-                        alert_latencies.append(float(ts - alert.fired_at_ms))
+                        alert_latencies.append(float(record.timestamp - alert.fired_at_ms))
             peak = worker.peak_mb()
         finally:
             worker.stop()

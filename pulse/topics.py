@@ -112,6 +112,48 @@ def describe_topics(kafka: KafkaSettings) -> list[TopicInfo]:
         admin.close()
 
 
+@dataclass(frozen=True)
+class TopicRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp: int  # ms, as the record carries it
+    headers: dict[str, bytes]
+
+
+def read_records(kafka: KafkaSettings, *topics: str) -> list[TopicRecord]:
+    """Every record currently in `topics`, in topic-partition-offset order; stops at the end offsets."""
+    consumer = KafkaConsumer(**kafka.client_config(), enable_auto_commit=False)
+    try:
+        known = consumer.topics()  # loads the metadata that partitions_for_topic reads
+        partitions = [
+            TopicPartition(t, p)
+            for t in topics
+            if t in known
+            for p in sorted(consumer.partitions_for_topic(t) or ())
+        ]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning()
+        end = consumer.end_offsets(partitions)
+        records: list[TopicRecord] = []
+        remaining = {tp for tp in partitions if end[tp] > 0}
+        while remaining:
+            for tp, batch in consumer.poll(timeout_ms=1000, max_records=50_000).items():
+                records += [
+                    TopicRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp, dict(r.headers))
+                    for r in batch
+                ]
+                if consumer.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+        return sorted(records, key=lambda r: (r.topic, r.partition, r.offset))
+    except KafkaError as exc:
+        raise TopicError(f"cannot read {', '.join(topics)} on {kafka.bootstrap_servers}: {exc}") from exc
+    finally:
+        consumer.close()
+
+
 def check_partitions(kafka: KafkaSettings, names: list[str], expected: int) -> None:
     """Raises `TopicError` unless every named topic has `expected` partitions (co-partitioning)."""
     found = {t.name: t.partitions for t in describe_topics(kafka) if t.name in names}

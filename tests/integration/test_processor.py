@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from agents import EventPublisher, PublisherSettings, Simulator, SimulatorSettings
-from pulse.topics import ensure_topics
+from pulse.topics import TopicSettings, ensure_topics
 from schemas import CanonicalEvent, KafkaSettings, validate
 from schemas.outputs import Alert, PartitionStats, SlaRecord, WindowValue
 from tests.events import BASE_TS_MS
@@ -106,9 +106,8 @@ def publish(kafka: KafkaSettings, worker: Worker, events: list[CanonicalEvent], 
 
 def prepare(kafka: KafkaSettings, prefix: str, tmp_path: Path, **processor: Any) -> Worker:
     worker = Worker(kafka, prefix, tmp_path / f"{prefix}worker.log", **processor)
-    names = worker.topics
-    wanted = dict.fromkeys((*names.event_topics, *names.output_topics, names.ticks), 2)
-    ensure_topics(kafka, {**wanted, names.alerts: 1, names.dead_letters: 1}, 1)
+    # The worker creates its topics too, but the tests publish before starting it.
+    ensure_topics(kafka, TopicSettings(prefix=prefix, event_partitions=2).partitions(worker.topics), 1)
     return worker
 
 
@@ -121,7 +120,7 @@ def test_known_sequence_gives_exact_windows_alerts_and_response_times(
     publish(kafka, worker, SEQUENCE, batch_events=1)
     worker.start()
     try:
-        worker.wait_caught_up()
+        worker.wait_drained(timeout_s=120)
     finally:
         code = worker.stop()
     assert code == 0, worker.log.read_text()[-3000:]
@@ -170,7 +169,7 @@ def test_bad_lines_go_to_the_dead_letter_topic_and_the_rest_is_counted(
     producer.close()
     worker.start()
     try:
-        worker.wait_caught_up()
+        worker.wait_drained(timeout_s=120)
     finally:
         code = worker.stop()
     assert code == 0, worker.log.read_text()[-3000:]
@@ -210,7 +209,7 @@ def test_kill_9_mid_run_gives_the_same_windows_and_alerts_as_an_undisturbed_run(
     publish(kafka, calm, events)
     calm.start()
     try:
-        calm.wait_caught_up()
+        calm.wait_drained(timeout_s=120)
     finally:
         calm.stop()
     expected = final_state(calm)
@@ -227,7 +226,7 @@ def test_kill_9_mid_run_gives_the_same_windows_and_alerts_as_an_undisturbed_run(
             kills += 1
             crashed.start()
     try:
-        crashed.wait_caught_up()
+        crashed.wait_drained(timeout_s=120)
     finally:
         crashed.stop()
     assert kills == 2 and "resumed with 0 state entries" in crashed.log.read_text()

@@ -63,7 +63,7 @@ def feed(processor: PartitionProcessor, message: tuple[str, int, bytes]) -> Effe
 
 
 def run_through(msgs: list[tuple[str, int, bytes]]) -> Downstream:
-    processor, down = PartitionProcessor(0, RULES, TOPICS.comments), Downstream()
+    processor, down = PartitionProcessor(0, RULES), Downstream()
     for message in msgs:
         down.take(feed(processor, message))
     return down
@@ -90,7 +90,7 @@ def test_crash_between_commit_and_changelog_gives_the_undisturbed_results() -> N
     msgs = messages()
     undisturbed = run_through(msgs)
     for committed, crashed in [(100, 180), (150, 151), (0, 60), (200, 260)]:
-        processor, down, changelog = PartitionProcessor(0, RULES, TOPICS.comments), Downstream(), {}
+        processor, down, changelog = PartitionProcessor(0, RULES), Downstream(), {}
         for i, message in enumerate(msgs[:crashed]):
             effects = feed(processor, message)
             writes = list(effects.state.items())
@@ -99,7 +99,7 @@ def test_crash_between_commit_and_changelog_gives_the_undisturbed_results() -> N
             changelog.update(writes)
             if i < committed:
                 down.take(effects)  # outputs of uncommitted messages may be lost: assume the worst
-        restarted = PartitionProcessor(0, RULES, TOPICS.comments)
+        restarted = PartitionProcessor(0, RULES)
         restarted.restore((k, v) for k, v in changelog.items() if v is not None)
         for message in msgs[committed:]:
             down.take(feed(restarted, message))
@@ -109,7 +109,7 @@ def test_crash_between_commit_and_changelog_gives_the_undisturbed_results() -> N
 
 
 def test_bad_lines_are_rejected_with_their_bytes_and_good_neighbours_counted() -> None:
-    processor = PartitionProcessor(0, RULES, TOPICS.comments)
+    processor = PartitionProcessor(0, RULES)
     good = next(value for topic, _, value in messages(400) if topic == TOPICS.likes).split(b"\n")
     value = b"\n".join([good[0], b'{"event_id": 1}', b"\xff\xfe", good[1]])
     effects = processor.process(TOPICS.likes, 0, value, WALL_MS)
@@ -120,7 +120,7 @@ def test_bad_lines_are_rejected_with_their_bytes_and_good_neighbours_counted() -
 
 
 def test_late_events_are_counted_and_kept_out_of_windows() -> None:
-    processor = PartitionProcessor(0, RULES, TOPICS.comments)
+    processor = PartitionProcessor(0, RULES)
     events = [
         e
         for e in Simulator(SimulatorSettings(seed=5, events_per_sim_s=0.5)).events(count=400)
@@ -138,11 +138,9 @@ def test_late_events_are_counted_and_kept_out_of_windows() -> None:
 def test_restore_skips_other_partitions_entries() -> None:
     msgs = messages(400)
     likes = [value for topic, _, value in msgs if topic == TOPICS.likes]
-    state = {
-        **PartitionProcessor(0, RULES, TOPICS.comments).process(TOPICS.likes, 0, likes[0], WALL_MS).state
-    }
-    state |= PartitionProcessor(1, RULES, TOPICS.comments).process(TOPICS.likes, 0, likes[1], WALL_MS).state
+    state = {**PartitionProcessor(0, RULES).process(TOPICS.likes, 0, likes[0], WALL_MS).state}
+    state |= PartitionProcessor(1, RULES).process(TOPICS.likes, 0, likes[1], WALL_MS).state
     own = sum(1 for k in state if key_partition(k) == 1)
     assert 0 < own < len(state)
-    fresh = PartitionProcessor(1, RULES, TOPICS.comments)
+    fresh = PartitionProcessor(1, RULES)
     assert fresh.restore((k, v) for k, v in state.items() if v is not None) == own
