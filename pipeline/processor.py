@@ -139,6 +139,7 @@ def build_app(
     producer = app.producer
     assert isinstance(producer, _IdempotentProducer)
     processors: dict[int, PartitionProcessor] = {}
+    processed: dict[tuple[str, int], int] = {}  # (input topic, partition) -> last offset processed
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget(sender: Any, revoked: set[Any], **_: Any) -> None:
@@ -192,6 +193,7 @@ def build_app(
             else:
                 effects = processor.process(message.topic, message.offset, message.value, wall_clock())
             await carry_out(effects, message)
+            processed[(message.topic, message.partition)] = message.offset
 
     @app.timer(interval=settings.tick_interval_s)  # type: ignore[untyped-decorator]
     async def beat() -> None:
@@ -200,6 +202,20 @@ def build_app(
         for tp in app.consumer.assignment():
             if tp.topic == topics.ticks:
                 await ticks.send(value=b"", partition=tp.partition)
+
+    @app.timer(interval=settings.progress_log_interval_s)  # type: ignore[untyped-decorator]
+    async def progress() -> None:
+        """Per input partition: last offset processed and offset committed, so a stalled commit shows."""
+        committed = app.consumer._committed_offset  # type: ignore[attr-defined]  # faust keeps no public view
+        inputs = {topics.likes, topics.comments, topics.reposts}
+        parts = [
+            f"{tp.topic}/{tp.partition} processed {processed.get((tp.topic, tp.partition), '-')} "
+            f"committed {committed.get(tp, '-')}"
+            for tp in sorted(app.consumer.assignment())
+            if tp.topic in inputs
+        ]
+        unacked = len(app.consumer.unacked)
+        log.info("progress: %s; %d messages in flight", "; ".join(parts) or "no input partitions", unacked)
 
     return app
 

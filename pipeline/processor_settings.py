@@ -23,6 +23,12 @@ class ProcessorSettings(BaseModel):
     tick_interval_s: float = Field(default=0.5, gt=0, le=60)
     commit_interval_s: float = Field(default=1.0, gt=0, le=60)
     standby_replicas: int = Field(default=1, ge=0, le=8)
+    progress_log_interval_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3_600,
+        description="how often the worker logs, per input partition, the offsets processed and committed",
+    )
     session_timeout_s: float = Field(
         default=30.0,
         ge=6,

@@ -71,17 +71,22 @@ class WorkerProcess:
         """Until the group has committed every input message (outputs are flushed before each commit)."""
         inputs = [self.topics.likes, self.topics.comments, self.topics.reposts]
         deadline = time.monotonic() + timeout_s
+        lag: dict[str, int] = {}
         while time.monotonic() < deadline:
             process = self._running()
             if process.poll() is not None:
                 raise PulseError(f"the worker exited with {process.returncode}: {self._log_tail()}")
             try:
-                if sum(group_lag(self.kafka, self.app_id, inputs).values()) == 0:
+                lag = group_lag(self.kafka, self.app_id, inputs)
+                if sum(lag.values()) == 0:
                     return
             except TopicError:
                 pass  # a fresh broker has no group coordinator yet: ask again
             time.sleep(0.25)
-        raise PulseError(f"the worker did not drain its input in {timeout_s:.0f} s: {self._log_tail()}")
+        raise PulseError(
+            f"the worker did not drain its input in {timeout_s:.0f} s (messages not committed: {lag}): "
+            f"{self._log_tail()}"
+        )
 
     def peak_mb(self) -> float:
         """The worker's peak resident memory (Linux)."""

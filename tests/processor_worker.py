@@ -14,7 +14,8 @@ TEST_SETTINGS = {
     "tick_interval_s": 0.2,
     "commit_interval_s": 0.5,
     "standby_replicas": 0,
-    "session_timeout_s": 6,  # a killed worker's partitions move on quickly
+    "session_timeout_s": 6,
+    "progress_log_interval_s": 2,  # a killed worker's partitions move on quickly
 }
 
 
