@@ -38,6 +38,11 @@ DeadLetter = Callable[[bytes, bytes | None, list[tuple[str, bytes]]], None]
 
 
 class SinkSettings(BaseModel):
+    group: str = Field(
+        default="community-pulse-sink",
+        pattern=r"^[A-Za-z0-9._-]{1,100}$",
+        description="prefix of the loader's consumer groups, one per table: <group>.<table>",
+    )
     batch_rows: int = Field(default=10_000, ge=1, le=1_000_000)
     flush_interval_s: float = Field(default=1.0, gt=0, le=300)
     retry_initial_s: float = Field(default=0.5, gt=0, le=60)

@@ -10,7 +10,7 @@ import click
 from rich.table import Table
 
 from pipeline import apply_migrations, connect
-from pulse import bench_commands, ingest_commands, logs, process_commands
+from pulse import bench_commands, ingest_commands, logs, process_commands, warehouse_commands
 from pulse.cli_support import Context, console, fail_cleanly, human_duration
 from pulse.local_kafka import LocalKafka
 from pulse.settings import Settings
@@ -202,5 +202,10 @@ def migrate(obj: Context, dsn: str | None) -> None:
     console.print(f"applied: {', '.join(f'{v:04d}' for v in applied)}" if applied else "schema is up to date")
 
 
-for _command in [*ingest_commands.COMMANDS, process_commands.process, bench_commands.bench]:
+for _command in [
+    *ingest_commands.COMMANDS,
+    process_commands.process,
+    *warehouse_commands.COMMANDS,
+    bench_commands.bench,
+]:
     main.add_command(_command)

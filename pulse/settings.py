@@ -18,6 +18,7 @@ from agents import PublisherSettings
 from agents.webhook_server import WebhookSettings
 from pipeline import ClickHouseSettings
 from pipeline.processor_settings import ProcessorSettings
+from pipeline.sink import SinkSettings
 from pulse.local_kafka import LocalKafkaSettings
 from pulse.topics import TopicSettings
 from schemas import KafkaSettings
@@ -35,6 +36,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
     processor: ProcessorSettings = Field(default_factory=ProcessorSettings)
+    sink: SinkSettings = Field(default_factory=SinkSettings)
 
     @model_validator(mode="after")
     def _embedded_store_under_state_dir(self) -> Settings:
