@@ -9,6 +9,7 @@ from rich.table import Table
 
 from pulse.bench import ingest_runs
 from pulse.bench_process import run_process
+from pulse.bench_sink import sink_runs
 from pulse.cli_support import Context, console, err_console, fail_cleanly
 
 
@@ -91,3 +92,33 @@ def bench_process(
             "-" if r.alert_p99_ms is None else f"{r.alert_p99_ms:.0f}", f"{r.worker_peak_mb:.0f}",
         )  # fmt: skip
     console.print(table)
+
+
+@bench.command("sink")
+@click.option("--rows", type=click.IntRange(1_000), default=200_000, show_default=True, help="Rows per run.")
+@click.option("--batch-rows", "batch_sizes", default="100,1000,10000,50000", show_default=True,
+              help="Comma-separated batch sizes; the first is the baseline.")  # fmt: skip
+@click.pass_obj
+@fail_cleanly
+def bench_sink(obj: Context, rows: int, batch_sizes: str) -> None:
+    """Rows/s into the embedded engine through the sink's insert path (decode, rows, one insert per batch
+    with its deduplication token), for each batch size, into `engagement_minute` and `events`."""
+    settings = obj.settings()
+    try:
+        sizes = [int(size) for size in batch_sizes.split(",")]
+    except ValueError:
+        raise click.BadParameter("give sizes like 100,1000,10000", param_hint="--batch-rows") from None
+    if not sizes or min(sizes) < 1:
+        raise click.BadParameter("batch sizes are positive", param_hint="--batch-rows")
+    err_console.print(f"inserting {rows:,} rows per table and batch size into a fresh embedded store ...")
+    table = Table(
+        "table", "rows/insert", "rows", "seconds", "rows/s", "vs baseline", title="into ClickHouse (chDB)"
+    )
+    baseline: dict[str, float] = {}
+    for r in sink_runs(settings.state_dir, rows, sizes):
+        baseline.setdefault(r.table, r.rows_per_s)
+        table.add_row(
+            r.table, f"{r.batch_rows:,}", f"{r.rows:,}", f"{r.seconds:.2f}", f"{r.rows_per_s:,.0f}",
+            f"{r.rows_per_s / baseline[r.table]:.1f}x",
+        )  # fmt: skip
+    console.print(table, width=None if console.is_terminal else max(console.width, 120))

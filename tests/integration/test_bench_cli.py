@@ -22,3 +22,22 @@ def test_bench_ingest_prints_batched_and_baseline_rows(kafka: KafkaSettings, tmp
     assert [row.split("│")[1].strip() for row in rows] == ["replay", "replay", "simulator", "simulator"]
     assert [row.split("│")[3].strip() for row in rows] == ["2,000", "200", "2,000", "200"]
     assert "peak memory" in result.stdout
+
+
+def test_bench_sink_prints_each_batch_size_and_leaves_no_store_behind(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pulse", "--state-dir", str(tmp_path), "bench", "sink", "--rows", "2000",
+         "--batch-rows", "100,1000"],
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = [
+        [cell.strip() for cell in line.split("│")[1:-1]] for line in result.stdout.splitlines() if "│" in line
+    ]
+    assert [(r[0], r[1], r[2], r[5]) for r in rows] == [
+        ("engagement_minute", "100", "2,000", "1.0x"),
+        ("engagement_minute", "1,000", "2,000", rows[1][5]),
+        ("events", "100", "2,000", "1.0x"),
+        ("events", "1,000", "2,000", rows[3][5]),
+    ]
+    assert list((tmp_path / "bench").iterdir()) == []
