@@ -40,6 +40,8 @@ class ClickHouseSettings(BaseModel):
     username: str | None = None
     password: SecretStr | None = None
     connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    ca_cert: str | None = Field(default=None, description="server mode over https: CA bundle to verify it")
+    verify_tls: bool = True
 
     @property
     def is_embedded(self) -> bool:
@@ -50,7 +52,11 @@ def connect(settings: ClickHouseSettings) -> Any:
     """Opens a client on the settings' database, creating the database first if needed."""
     if not settings.dsn:
         raise WarehouseError("no ClickHouse DSN configured (set PULSE_CLICKHOUSE__DSN or pass --clickhouse)")
-    extra: dict[str, Any] = {} if settings.is_embedded else {"connect_timeout": settings.connect_timeout_s}
+    extra: dict[str, Any] = {}
+    if not settings.is_embedded:
+        extra = {"connect_timeout": settings.connect_timeout_s, "verify": settings.verify_tls}
+        if settings.ca_cert:
+            extra["ca_cert"] = settings.ca_cert
     if settings.username:
         extra["username"] = settings.username
     if settings.password is not None:
