@@ -72,6 +72,7 @@ class WorkerProcess:
         inputs = [self.topics.likes, self.topics.comments, self.topics.reposts]
         deadline = time.monotonic() + timeout_s
         lag: dict[str, int] = {}
+        error: TopicError | None = None
         while time.monotonic() < deadline:
             process = self._running()
             if process.poll() is not None:
@@ -80,12 +81,12 @@ class WorkerProcess:
                 lag = group_lag(self.kafka, self.app_id, inputs)
                 if sum(lag.values()) == 0:
                     return
-            except TopicError:
-                pass  # a fresh broker has no group coordinator yet: ask again
+            except TopicError as exc:
+                error = exc  # a fresh broker has no group coordinator yet: ask again
             time.sleep(0.25)
         raise PulseError(
-            f"the worker did not drain its input in {timeout_s:.0f} s (messages not committed: {lag}): "
-            f"{self._log_tail()}"
+            f"the worker did not drain its input in {timeout_s:.0f} s (messages not committed: {lag}; "
+            f"last error reading the lag: {error}): {self._log_tail()}"
         )
 
     def peak_mb(self) -> float:
