@@ -27,6 +27,7 @@ class ReplayReport:
     bytes_read: int = 0
     elapsed_s: float = 0.0
     stopped_early: bool = False
+    newest_event_ms: int = 0  # the newest event time sent: where a replayed file ends in event time
 
     @property
     def events_per_s(self) -> float:
@@ -52,7 +53,7 @@ def replay(
     seen: dict[str, None] = {}
     started = time.perf_counter()
     publish, poll = publisher.publish, publisher.poll
-    line_no = bytes_read = sent = duplicates = 0
+    line_no = bytes_read = sent = duplicates = newest = 0
     for line_no, raw in enumerate(lines, start=1):
         bytes_read += len(raw)
         line = raw.strip()
@@ -73,6 +74,8 @@ def replay(
             continue
         seen[event_id] = None
         publish(event, line)
+        if event.ts_ms > newest:
+            newest = event.ts_ms
         sent += 1
         if line_no & 4095 == 0:
             poll()
@@ -90,6 +93,7 @@ def replay(
                 report.stopped_early = True
                 break
     report.lines, report.bytes_read, report.sent, report.duplicates = line_no, bytes_read, sent, duplicates
+    report.newest_event_ms = newest
     publisher.flush()
     report.elapsed_s = time.perf_counter() - started
     if on_progress is not None:

@@ -132,10 +132,16 @@ class PartitionProcessor:
         self._persist(effects)
         return effects
 
-    def tick(self, topic: str, offset: int, wall_ms: int) -> Effects:
-        """The wall clock moved: fire what is due on a live stream, publish rolling totals and counters."""
+    def tick(self, topic: str, offset: int, wall_ms: int, end_of_input_ms: int | None = None) -> Effects:
+        """The wall clock moved: fire what is due on a live stream, publish rolling totals and counters.
+
+        `end_of_input_ms`: the newest event time of the whole input, sent when a bounded input (a replayed
+        file) has been read. Each partition's clock only sees its own comments; this brings every
+        partition to the stream's time, so every deadline the input passed is judged, in any partition."""
         effects = Effects()
         self._resume(topic, offset, effects)
+        if end_of_input_ms is not None:
+            self.sla_clock.observe(end_of_input_ms, wall_ms)
         now = self.sla_clock.now(wall_ms) - self.rules.sla_grace_ms
         outcome = self.sla.advance(now, (topic, offset))
         effects.alerts += outcome.alerts

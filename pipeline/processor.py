@@ -189,7 +189,8 @@ def build_app(
                 processors[message.partition] = processor
                 log.info("partition %d: resumed with %d state entries", message.partition, restored)
             if message.topic == topics.ticks:
-                effects = processor.tick(message.topic, message.offset, wall_clock())
+                end_of_input = _end_of_input(message.value)
+                effects = processor.tick(message.topic, message.offset, wall_clock(), end_of_input)
             else:
                 effects = processor.process(message.topic, message.offset, message.value, wall_clock())
             await carry_out(effects, message)
@@ -218,6 +219,21 @@ def build_app(
         log.info("progress: %s; %d messages in flight", "; ".join(parts) or "no input partitions", unacked)
 
     return app
+
+
+def end_of_input_tick(event_ms: int) -> bytes:
+    """The value of a tick that tells every partition the newest event time of a bounded input."""
+    return str(event_ms).encode()
+
+
+def _end_of_input(value: bytes | None) -> int | None:
+    if not value:
+        return None  # a plain beat of the wall clock
+    try:
+        return int(value)
+    except ValueError:
+        log.warning("ignoring a tick with an unreadable end-of-input time: %r", value[:40])
+        return None
 
 
 def run_worker(app: faust.App, log_level: str) -> None:

@@ -62,15 +62,15 @@ def address_file(settings: ClickHouseSettings) -> Path | None:
 def run_query(
     settings: ClickHouseSettings, sql: str, parameters: dict[str, Any] | None = None
 ) -> QueryResult:
-    """Opens the store and queries it, or, if another process holds it, asks that process."""
-    try:
-        client = connect(settings)
-    except StoreLocked:
-        where = address_file(settings)
-        if where is None or not where.exists():
-            raise
-        return _ask(where.read_text().strip(), sql, parameters)
-    return execute(client, sql, parameters)
+    """Asks the process that holds the embedded store, if one has left its address; otherwise opens the
+    store (or the server) and queries it."""
+    where = address_file(settings)
+    if where is not None and where.exists():
+        try:
+            return _ask(where.read_text().strip(), sql, parameters)
+        except StoreLocked:
+            log.info("stale query address in %s, opening the store directly", where)
+    return execute(connect(settings), sql, parameters)
 
 
 class QueryService:

@@ -1,24 +1,23 @@
-"""A `pulse process` worker as a child process: for benchmarks and integration tests, which need the real
-worker (its own process, killable with SIGKILL) rather than an app object in their own event loop."""
+"""A `pulse process` worker as a child process: for `pulse run`, benchmarks and integration tests, which
+need the real worker (its own process, killable with SIGKILL) rather than an app object in their own
+event loop."""
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from pulse.child_process import PulseChild
 from pulse.errors import PulseError, TopicError
 from pulse.topics import group_lag
 from schemas import KafkaSettings, Topics
 
 
-class WorkerProcess:
-    """Runs `pulse process` on prefixed topics with app id `<prefix>app`; `processor` holds extra
-    `PULSE_PROCESSOR__*` settings by lower-case name. Output goes to `log`."""
+class WorkerProcess(PulseChild):
+    """Runs `pulse process` on prefixed topics with app id `<prefix>app` (unless `processor` names one);
+    `processor` holds extra `PULSE_PROCESSOR__*` settings by lower-case name. Output goes to `log`."""
 
     def __init__(
         self,
@@ -27,45 +26,20 @@ class WorkerProcess:
         partitions: int,
         log: Path,
         processor: Mapping[str, object] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.kafka = kafka
         self.topics = Topics.prefixed(prefix)
-        self.app_id = f"{prefix}app"
-        self.log = log
-        self.env = {
-            **os.environ,
+        self.app_id = str((processor or {}).get("app_id", f"{prefix}app"))
+        environment = {
+            **(os.environ if env is None else env),
             "PULSE_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
             "PULSE_TOPICS__PREFIX": prefix,
             "PULSE_TOPICS__EVENT_PARTITIONS": str(partitions),
             "PULSE_PROCESSOR__APP_ID": self.app_id,
             **{f"PULSE_PROCESSOR__{k.upper()}": str(v) for k, v in (processor or {}).items()},
         }
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> WorkerProcess:
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "pulse", "process"], stdout=out, stderr=subprocess.STDOUT, env=self.env
-            )
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL: no flush, no commit, like a crash."""
-        process = self._running()
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
-
-    def stop(self) -> int:
-        """SIGTERM and wait (SIGKILL after 60 s); returns the exit code."""
-        process = self._running()
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                return process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                raise
-        return process.returncode
+        super().__init__("the stream worker", ["process"], environment, log)
 
     def wait_drained(self, timeout_s: float) -> None:
         """Until the group has committed every input message (outputs are flushed before each commit)."""
@@ -76,7 +50,7 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             process = self._running()
             if process.poll() is not None:
-                raise PulseError(f"the worker exited with {process.returncode}: {self._log_tail()}")
+                raise PulseError(f"the worker exited with {process.returncode}: {self.log_tail()}")
             try:
                 lag = group_lag(self.kafka, self.app_id, inputs)
                 if sum(lag.values()) == 0:
@@ -86,7 +60,7 @@ class WorkerProcess:
             time.sleep(0.25)
         raise PulseError(
             f"the worker did not drain its input in {timeout_s:.0f} s (messages not committed: {lag}; "
-            f"last error reading the lag: {error}): {self._log_tail()}"
+            f"last error reading the lag: {error}): {self.log_tail()}"
         )
 
     def peak_mb(self) -> float:
@@ -95,11 +69,3 @@ class WorkerProcess:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
         return float("nan")
-
-    def _running(self) -> subprocess.Popen[bytes]:
-        if self.process is None:
-            raise PulseError("the worker was never started")
-        return self.process
-
-    def _log_tail(self) -> str:
-        return f"see {self.log}:\n{self.log.read_text(errors='replace')[-3000:]}"

@@ -144,3 +144,16 @@ def test_restore_skips_other_partitions_entries() -> None:
     assert 0 < own < len(state)
     fresh = PartitionProcessor(1, RULES)
     assert fresh.restore((k, v) for k, v in state.items() if v is not None) == own
+
+
+def test_the_end_of_a_bounded_input_judges_deadlines_no_comment_of_this_partition_reached() -> None:
+    from schemas import CanonicalEvent
+
+    ts = 1_795_000_000_000
+    comment = CanonicalEvent("c1", "comment", "vk", "g1", "p1", "u1", ts, comment_id="m1", text="anyone?")
+    processor = PartitionProcessor(0, RULES)
+    processor.process(TOPICS.comments, 0, encode_message([comment]), WALL_MS)
+    assert processor.tick(TOPICS.ticks, 0, WALL_MS).alerts == [], "this partition saw no later event"
+    effects = processor.tick(TOPICS.ticks, 1, WALL_MS, end_of_input_ms=ts + 600_000)
+    assert sorted(a.kind.value for a in effects.alerts) == ["at_risk", "unanswered_comment"]
+    assert processor.tick(TOPICS.ticks, 2, WALL_MS, end_of_input_ms=ts).alerts == [], "time never goes back"
