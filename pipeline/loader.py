@@ -1,12 +1,17 @@
-"""The warehouse loader: every table's `TableSink`, side by side in one process, over one ClickHouse client.
+"""The warehouse loader: every table's `TableSink` in one process and one thread, fed by one consumer.
 
 One process because the embedded engine lets one process open its store (the loader is that process, and
-answers queries for the others through `QueryService`); one thread and one consumer group per table so a
-slow or failing table holds back only its own offsets. Each sink commits its offsets only after its
-inserts succeeded (see `pipeline.sink`).
+answers queries for the others through `QueryService`). One consumer in one group reads every table's
+topics and hands each partition's records to its table; each topic feeds exactly one table, so each
+table commits the offsets of its own partitions, and only after its inserts succeeded (see
+`pipeline.sink`).
 
-The client is shared: chDB runs one statement at a time anyway, and the HTTP driver's session must not
-see two statements at once, so every call goes through one lock (`SerializedClient`).
+Why one of each: chDB runs one statement at a time and holds the GIL while it does, so a thread per table
+bought nothing, and a busy table's thread starved the others of the client's lock (seen: `alerts` and
+`comment_sla` got no insert during 30 s of live traffic); and several kafka-python consumers polled in
+turn from one thread were seen to sit assigned but fetch nothing. The client is shared with the query
+service's thread through one lock (`SerializedClient`). While ClickHouse is away, the table retrying its
+batch holds the thread: every table waits for the same server anyway.
 """
 
 from __future__ import annotations
@@ -54,8 +59,8 @@ class Route:
 
 
 class WarehouseLoader:
-    """Runs one `TableSink` per route in its own thread until `stop()`; `group` prefixes the consumer
-    groups (`<group>.<table>`). Dead letters go to `dead_letter_topic`, each delivery awaited."""
+    """Runs one `TableSink` per route until `stop()`, all fed by one consumer in `group`. Dead letters go
+    to `dead_letter_topic`, each delivery awaited."""
 
     def __init__(
         self,
@@ -77,31 +82,36 @@ class WarehouseLoader:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._producer: KafkaProducer | None = None
+        self.poll_timeout_ms = 200
+        self._consumer: KafkaConsumer | None = None
+        self._table_of: dict[str, TableSink] = {}  # topic -> the sink of its table
 
     def start(self) -> WarehouseLoader:
         try:
             self._producer = KafkaProducer(**self.kafka.client_config(), acks="all", linger_ms=5)
+            topics = [topic for route in self.routes for topic in route.topics]
+            if len(set(topics)) != len(topics):
+                raise PipelineError(f"a topic feeds two tables: {topics}")
+            self._consumer = KafkaConsumer(
+                *topics,
+                **self.kafka.client_config(),
+                group_id=self.group,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=self.settings.batch_rows,
+            )
             for route in self.routes:
-                consumer = KafkaConsumer(
-                    *route.topics,
-                    **self.kafka.client_config(),
-                    group_id=f"{self.group}.{route.spec.table}",
-                    enable_auto_commit=False,
-                    auto_offset_reset="earliest",
-                    max_poll_records=self.settings.batch_rows,
-                )
-                self.sinks[route.spec.table] = TableSink(
-                    route.spec, consumer, self.client, self._dead_letter, self.settings
-                )
+                sink = TableSink(route.spec, self._consumer, self.client, self._dead_letter, self.settings)
+                self.sinks[route.spec.table] = sink
+                self._table_of.update(dict.fromkeys(route.topics, sink))
         except KafkaError as exc:
             self.stop()
             raise PipelineError(
                 f"the loader cannot reach Kafka at {self.kafka.bootstrap_servers}: {exc}"
             ) from exc
-        for table, sink in self.sinks.items():
-            thread = threading.Thread(target=self._run, args=(table, sink), name=f"sink-{table}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        thread = threading.Thread(target=self._run, name="loader", daemon=True)
+        thread.start()
+        self._threads.append(thread)
         return self
 
     def stop(self, timeout_s: float = 60.0) -> None:
@@ -109,8 +119,8 @@ class WarehouseLoader:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout_s)
-        for sink in self.sinks.values():
-            sink.consumer.close(autocommit=False)
+        if self._consumer is not None:
+            self._consumer.close(autocommit=False)
         if self._producer is not None:
             self._producer.flush(timeout=30)
             self._producer.close(timeout=30)
@@ -131,10 +141,20 @@ class WarehouseLoader:
             table, exc = next(iter(self.failures.items()))
             raise PipelineError(f"the sink for {table} failed: {exc}") from exc
 
-    def _run(self, table: str, sink: TableSink) -> None:
+    def _run(self) -> None:
+        sink: TableSink | None = None
+        assert self._consumer is not None
         try:
-            sink.run(self._stop.is_set)
+            while not self._stop.is_set():
+                for tp, records in self._consumer.poll(timeout_ms=self.poll_timeout_ms).items():
+                    sink = self._table_of[tp.topic]
+                    sink.take(tp, records)
+                for sink in self.sinks.values():
+                    sink.flush_if_due()
+            for sink in self.sinks.values():
+                sink.flush()
         except BaseException as exc:  # a table that cannot go on must stop the loader, not die silently
+            table = sink.spec.table if sink is not None else "?"
             log.exception("sink for %s stopped", table)
             self.failures[table] = exc
             self._stop.set()

@@ -41,7 +41,7 @@ class SinkSettings(BaseModel):
     group: str = Field(
         default="community-pulse-sink",
         pattern=r"^[A-Za-z0-9._-]{1,100}$",
-        description="prefix of the loader's consumer groups, one per table: <group>.<table>",
+        description="the loader's consumer group",
     )
     batch_rows: int = Field(default=10_000, ge=1, le=1_000_000)
     flush_interval_s: float = Field(default=1.0, gt=0, le=300)
@@ -108,11 +108,19 @@ class TableSink:
         self.flush()
 
     def poll_once(self, timeout_ms: int = 200) -> None:
+        """Polls the consumer (which reads this table's topics only) and flushes what is due."""
         for tp, records in self.consumer.poll(timeout_ms=timeout_ms).items():
-            for record in records:
-                self._add(tp, record.offset, record.value, record.key)
-                if len(self._batch.rows) >= self.settings.batch_rows:
-                    self.flush()
+            self.take(tp, records)
+        self.flush_if_due()
+
+    def take(self, tp: TopicPartition, records: Sequence[Any]) -> None:
+        """Records of one of this table's partitions, polled by whoever owns the consumer."""
+        for record in records:
+            self._add(tp, record.offset, record.value, record.key)
+            if len(self._batch.rows) >= self.settings.batch_rows:
+                self.flush()
+
+    def flush_if_due(self) -> None:
         if self._batch.ranges and self._clock() - self._batch.started_at >= self.settings.flush_interval_s:
             self.flush()
 

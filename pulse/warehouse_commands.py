@@ -13,7 +13,7 @@ import click
 import orjson
 from rich.table import Table
 
-from pipeline import apply_migrations, connect
+from pipeline import ClickHouseSettings, apply_migrations, connect
 from pipeline.loader import Route, SerializedClient, WarehouseLoader
 from pipeline.named_queries import catalogue, named
 from pipeline.query_service import QueryResult, QueryService, address_file, run_query
@@ -36,7 +36,7 @@ def sink(obj: Context, dsn: str | None, batch_rows: int | None) -> None:
     `engagement_minute`, response clocks into `comment_sla`, alerts into `alerts` (and, from the events,
     `engagement_segment_hour`). Applies the DDL first.
 
-    Each table has its own consumer group and commits its offsets only after an insert succeeded, with a
+    Each table commits the offsets of its own topics only after an insert succeeded, with a
     deterministic deduplication token, so a crash or a retry never doubles a row. Transient ClickHouse
     errors are retried with backoff; rows ClickHouse rejects go to the dead-letter topic. With the
     embedded engine this process owns the store: `pulse query` asks it while it runs. Stops cleanly on
@@ -85,7 +85,8 @@ def sink(obj: Context, dsn: str | None, batch_rows: int | None) -> None:
 @click.option("--list", "show_list", is_flag=True, help="List the named queries and what they answer.")
 @click.option("--since", "since_s", type=Duration(), default="1h", show_default=True,
               help="Named queries: the period's length, ending at --until.")  # fmt: skip
-@click.option("--until", help="Named queries: end of the period, ISO 8601 (UTC if no offset). Default: now")
+@click.option("--until", help="Named queries: end of the period, ISO 8601 (UTC if no offset), or 'latest' "
+              "(just after the newest data: for backfills and simulated time). Default: now")  # fmt: skip
 @click.option("--community", default="", help="Named queries: only this community id.")
 @click.option("--post", default="", help="Named queries: only this post id (rolling-60m).")
 @click.option("--limit", type=click.IntRange(1, 1_000_000), default=20, show_default=True,
@@ -124,11 +125,24 @@ def query(
     if name:
         chosen = named(name)
         sql = chosen.sql
-        parameters = chosen.bind(
-            end=_end(until), since_s=since_s, community=community, post=post, limit=limit
-        )
+        end = _latest(settings.clickhouse) if until == "latest" else _end(until)
+        parameters = chosen.bind(end=end, since_s=since_s, community=community, post=post, limit=limit)
     assert sql is not None
     _print(run_query(settings.clickhouse, sql, parameters), fmt)
+
+
+LATEST = """
+SELECT greatest((SELECT toInt64(toUnixTimestamp(max(minute))) + 60 FROM engagement_minute),
+                (SELECT intDiv(toUnixTimestamp64Milli(max(commented_at)), 1000) + 1 FROM comment_sla),
+                0)
+"""
+
+
+def _latest(settings: ClickHouseSettings) -> dt.datetime:
+    (row,) = run_query(settings, LATEST).rows
+    if row[0] is None or int(row[0]) <= 60:  # nothing stored yet
+        return dt.datetime.now(dt.UTC)
+    return dt.datetime.fromtimestamp(int(row[0]), dt.UTC)
 
 
 def _end(until: str | None) -> dt.datetime:

@@ -75,8 +75,8 @@ def load_all(kafka: KafkaSettings, topics: Topics, client: Any, group: str) -> W
     deadline = time.monotonic() + 60
     try:
         while time.monotonic() < deadline:
-            lags = [group_lag(kafka, f"{group}.{r.spec.table}", list(r.topics)) for r in routes]
-            if all(sum(lag.values()) == 0 for lag in lags):
+            lags = group_lag(kafka, group, [topic for r in routes for topic in r.topics])
+            if sum(lags.values()) == 0:
                 return loader
             time.sleep(0.2)
         raise AssertionError(f"the loader did not catch up: {lags}")

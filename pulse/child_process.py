@@ -1,0 +1,73 @@
+"""A `pulse` subcommand as a child process with its output in a log file: the pieces `pulse run`,
+the benchmarks and the integration tests start, stop and, for crash tests, kill."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from pulse.errors import PulseError
+
+
+class PulseChild:
+    """`python -m pulse <args>` with `env`; stdout and stderr appended to `log`."""
+
+    def __init__(self, name: str, args: list[str], env: Mapping[str, str], log: Path) -> None:
+        self.name = name
+        self.args = args
+        self.env = dict(env)
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> PulseChild:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "pulse", *self.args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+            )
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no flush, no commit, like a crash."""
+        process = self._running()
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+
+    def stop(self, timeout_s: float = 60.0) -> int:
+        """SIGTERM and wait (SIGKILL after `timeout_s`); returns the exit code."""
+        process = self._running()
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                return process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired as exc:
+                process.kill()
+                process.wait(timeout=30)
+                raise PulseError(
+                    f"{self.name} did not stop within {timeout_s:.0f} s: killed. {self.log_tail()}"
+                ) from exc
+        return process.returncode
+
+    def exited(self) -> int | None:
+        """The exit code if the process has ended, else None."""
+        return None if self.process is None else self.process.poll()
+
+    def check_alive(self) -> None:
+        code = self.exited()
+        if code is not None:
+            raise PulseError(f"{self.name} exited with {code}: {self.log_tail()}")
+
+    def log_tail(self, chars: int = 3000) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return f"see {self.log}:\n{text[-chars:]}"
+
+    def _running(self) -> subprocess.Popen[bytes]:
+        if self.process is None:
+            raise PulseError(f"{self.name} was never started")
+        return self.process

@@ -1,0 +1,177 @@
+"""The whole pipeline on one machine, for `pulse run`: stream workers, the warehouse loader and the alert
+notifier as child processes (each a real `pulse` command, as in production), on one set of topics.
+
+Knowing when a bounded input is done: the workers have committed every input message (and they commit
+only after their outputs are flushed); then every partition is told the input's newest event time (an
+end-of-input tick), so deadlines the input passed are judged in every partition; once the workers have
+committed those ticks, the loader has inserted everything when its groups have committed every output.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.errors import KafkaError
+
+from pipeline.processor import end_of_input_tick
+from pipeline.tables import sink_routes
+from pulse.child_process import PulseChild
+from pulse.errors import PulseError, TopicError
+from pulse.settings import Settings
+from pulse.topics import ensure_topics, group_lag
+from pulse.worker_process import WorkerProcess
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    workers: int = 1
+    notify: bool = True
+    webhooks: bool = False
+    private_topics: bool = False  # a run of its own: fresh topics and groups, deleted afterwards
+
+
+class LocalPipeline:
+    """Starts the pieces on `settings` (already holding the run's Kafka address, store and topic prefix),
+    logs under `log_dir`; `stop()` ends them all."""
+
+    def __init__(self, settings: Settings, options: RunOptions, log_dir: Path) -> None:
+        self.settings = settings
+        self.options = options
+        self.log_dir = log_dir
+        self.topics = settings.topics.names
+        self.kafka = settings.kafka
+        self.app_id = settings.processor.app_id
+        self.sink_group = settings.sink.group
+        self.workers: list[WorkerProcess] = []
+        self.children: list[PulseChild] = []
+
+    def child_env(self) -> dict[str, str]:
+        """The resolved settings for the children, as their environment (one source of truth: ours)."""
+        s = self.settings
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
+        env.update(
+            {
+                "PULSE_STATE_DIR": str(s.state_dir.resolve()),
+                "PULSE_LOG_LEVEL": s.log_level,
+                "PULSE_KAFKA__BOOTSTRAP_SERVERS": s.kafka.bootstrap_servers,
+                "PULSE_KAFKA__SECURITY_PROTOCOL": s.kafka.security_protocol,
+                "PULSE_TOPICS__PREFIX": s.topics.prefix,
+                "PULSE_TOPICS__EVENT_PARTITIONS": str(s.topics.event_partitions),
+                "PULSE_TOPICS__REPLICATION_FACTOR": str(s.topics.replication_factor),
+                "PULSE_CLICKHOUSE__DSN": s.clickhouse.dsn,
+                "PULSE_CLICKHOUSE__DATABASE": s.clickhouse.database,
+                "PULSE_SINK__GROUP": s.sink.group,
+                "PULSE_SINK__BATCH_ROWS": str(s.sink.batch_rows),
+                "PULSE_SINK__FLUSH_INTERVAL_S": str(s.sink.flush_interval_s),
+            }
+        )
+        for key, value in os.environ.items():  # what the children need and we do not resolve: passed as is
+            if key.startswith(
+                ("PULSE_KAFKA__SASL", "PULSE_KAFKA__SSL", "PULSE_CLICKHOUSE__", "PULSE_NOTIFY__")
+            ):
+                env.setdefault(key, value)
+        if s.clickhouse.username:
+            env["PULSE_CLICKHOUSE__USERNAME"] = s.clickhouse.username
+        return env
+
+    def start(self) -> None:
+        s = self.settings
+        ensure_topics(
+            self.kafka,
+            s.topics.partitions(self.topics),
+            s.topics.replication_factor,
+            s.topics.retention_bytes,
+        )
+        env = self.child_env()
+        processor = s.processor.model_dump(exclude={"sla_per_community_s"}, exclude_none=True)
+        for i in range(self.options.workers):
+            worker = WorkerProcess(
+                self.kafka, s.topics.prefix, s.topics.event_partitions, self.log_dir / f"worker-{i + 1}.log",
+                processor, env,
+            )  # fmt: skip
+            self.workers.append(worker)
+            self.children.append(worker)
+        self.children.append(PulseChild("the loader", ["sink"], env, self.log_dir / "sink.log"))
+        if self.options.notify:
+            self.children.append(PulseChild("the notifier", ["notify"], env, self.log_dir / "notify.log"))
+        if self.options.webhooks:
+            self.children.append(
+                PulseChild("the webhook receiver", ["webhooks"], env, self.log_dir / "webhooks.log")
+            )
+        for child in self.children:
+            child.start()
+
+    def check(self) -> None:
+        """Raises if a piece died."""
+        for child in self.children:
+            child.check_alive()
+
+    def stop(self) -> dict[str, int]:
+        """SIGTERM to every piece, sources first; their exit codes by name."""
+        codes = {}
+        for child in reversed(self.children):
+            if child.process is not None:
+                codes[child.name] = child.stop()
+        return codes
+
+    def wait_processed(self, timeout_s: float, on_wait: Callable[[], None] = lambda: None) -> None:
+        inputs = [self.topics.likes, self.topics.comments, self.topics.reposts]
+        self._wait_committed(self.app_id, inputs, timeout_s, "the stream workers", on_wait)
+
+    def finish_input(
+        self, newest_event_ms: int, timeout_s: float, on_wait: Callable[[], None] = lambda: None
+    ) -> None:
+        """Tells every partition the input's newest event time and waits until the workers took it in."""
+        producer = KafkaProducer(**self.kafka.client_config(), acks="all")
+        try:
+            for partition in range(self.settings.topics.event_partitions):
+                producer.send(
+                    self.topics.ticks, value=end_of_input_tick(newest_event_ms), partition=partition
+                )
+            producer.flush(timeout=60)
+        except KafkaError as exc:
+            raise TopicError(f"cannot send the end-of-input ticks: {exc}") from exc
+        finally:
+            producer.close()
+        self._wait_committed(self.app_id, [self.topics.ticks], timeout_s, "the stream workers", on_wait)
+
+    def wait_loaded(self, timeout_s: float, on_wait: Callable[[], None] = lambda: None) -> None:
+        for spec, sources in sink_routes(self.topics):
+            self._wait_committed(
+                f"{self.sink_group}.{spec.table}", list(sources), timeout_s, "the loader", on_wait
+            )
+
+    def delete_topics(self, extra: list[str]) -> None:
+        """For a private run: its topics and its workers' changelog go when it is done."""
+        admin = KafkaAdminClient(**self.kafka.client_config())
+        try:
+            existing = set(admin.list_topics())
+            doomed = sorted({*self.topics.all, self.topics.ticks, *extra} & existing)
+            if doomed:
+                admin.delete_topics(doomed)
+        except KafkaError as exc:
+            raise TopicError(f"cannot delete the run's topics: {exc}") from exc
+        finally:
+            admin.close()
+
+    def _wait_committed(
+        self, group: str, topics: list[str], timeout_s: float, who: str, on_wait: Callable[[], None]
+    ) -> None:
+        deadline = time.monotonic() + timeout_s
+        lag: Mapping[str, int] = {}
+        while time.monotonic() < deadline:
+            self.check()
+            try:
+                lag = group_lag(self.kafka, group, topics)
+                if sum(lag.values()) == 0:
+                    return
+            except TopicError:
+                pass  # no coordinator yet on a fresh broker: ask again
+            on_wait()
+            time.sleep(0.3)
+        raise PulseError(f"{who} did not catch up within {timeout_s:.0f} s (not yet committed: {dict(lag)})")
