@@ -259,7 +259,11 @@ class CommentSlaBook:
     @staticmethod
     def _alert(clock: _Clock, kind: AlertKind, at_ms: int) -> Alert:
         event = clock.event
-        response_s = None if clock.answered_at_ms is None else (clock.answered_at_ms - event.ts_ms) / 1000
+        # Only a `resolved` alert carries the response: the others describe the moment they fired, so an
+        # alert re-emitted after a restart (when the reply may have landed since) is the same record.
+        response_s = None
+        if kind is AlertKind.RESOLVED and clock.answered_at_ms is not None:
+            response_s = (clock.answered_at_ms - event.ts_ms) / 1000
         return Alert(
             alert_id=f"{event.platform}:{event.community_id}:{event.comment_id}:{kind.value}",
             kind=kind,

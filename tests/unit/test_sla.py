@@ -142,3 +142,21 @@ def test_restored_book_keeps_its_clocks_and_re_emits_what_a_crash_may_have_lost(
     assert restarted.advance(BASE_TS_MS + 30 * MIN + 30_000).alerts == [], "no second alert after the restart"
     assert [a.comment_id for a in restarted.advance(BASE_TS_MS + 32 * MIN).alerts] == ["m2"]
     assert restarted.on_event(comment("m1", 0), ("comments", 1)).records == [], "a re-read comment is a no-op"
+
+
+def test_an_alert_re_emitted_after_the_reply_is_the_alert_first_emitted() -> None:
+    from pipeline.sla import CommentSlaBook, SlaPolicy
+    from schemas import CanonicalEvent, EventType
+
+    book = CommentSlaBook(SlaPolicy(default_s=600, at_risk_fraction=None))
+    ts = 1_795_000_000_000
+    comment = CanonicalEvent(
+        "c1", EventType.COMMENT, "vk", "g1", "p1", "u1", ts, comment_id="m1", text="hello?"
+    )
+    reply = CanonicalEvent("c2", EventType.COMMENT, "vk", "g1", "p1", "-g1", ts + 900_000, comment_id="r1",
+                           parent_id="m1", by_community=True)  # fmt: skip
+    book.on_event(comment, ("comments", 0))
+    fired = book.advance(ts + 600_000, ("ticks", 0)).alerts
+    book.on_event(reply, ("comments", 1))
+    again = [a for a in book.reemit("ticks", 0).alerts if a.kind.value == "unanswered_comment"]
+    assert [a.kind.value for a in fired] == ["unanswered_comment"] and again == fired
