@@ -5,6 +5,10 @@ PipelineError
  |   |                   `retryable` says whether the same request may succeed later
  |   +-- StoreLocked     the embedded store is open in another process
  +-- MigrationError      a DDL file could not be applied; `version` names it
+ +-- NotifyConfigError   the notifier's destinations file is unreadable or invalid; `path` names it
+ +-- DestinationError    an ops-channel destination refused an alert or could not be reached;
+                         `retryable`, `retry_after_s` (what the API asked for), `status` (HTTP)
+ +-- NotifierKafkaError  the notifier could not reach Kafka, or create, read or write its delivery ledger
 """
 
 from __future__ import annotations
@@ -29,3 +33,32 @@ class MigrationError(PipelineError):
     def __init__(self, version: int, message: str) -> None:
         self.version = version
         super().__init__(f"migration {version:04d}: {message}")
+
+
+class NotifyConfigError(PipelineError):
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}")
+
+
+class DestinationError(PipelineError):
+    """`retry_after_s` is the wait the API asked for (Slack's `Retry-After`, Telegram's `retry_after`)."""
+
+    def __init__(
+        self,
+        destination: str,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        self.destination = destination
+        self.retryable = retryable
+        self.status = status
+        self.retry_after_s = retry_after_s
+        super().__init__(f"{destination}: {message}")
+
+
+class NotifierKafkaError(PipelineError):
+    pass

@@ -10,7 +10,15 @@ import click
 from rich.table import Table
 
 from pipeline import apply_migrations, connect
-from pulse import bench_commands, ingest_commands, logs, process_commands, warehouse_commands
+from pulse import (
+    bench_commands,
+    ingest_commands,
+    logs,
+    notify_commands,
+    process_commands,
+    run_commands,
+    warehouse_commands,
+)
 from pulse.cli_support import Context, console, fail_cleanly, human_duration
 from pulse.local_kafka import LocalKafka
 from pulse.settings import Settings
@@ -205,6 +213,8 @@ def migrate(obj: Context, dsn: str | None) -> None:
 for _command in [
     *ingest_commands.COMMANDS,
     process_commands.process,
+    notify_commands.notify,
+    run_commands.run,
     *warehouse_commands.COMMANDS,
     bench_commands.bench,
 ]:

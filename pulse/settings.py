@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from agents import PublisherSettings
 from agents.webhook_server import WebhookSettings
 from pipeline import ClickHouseSettings
+from pipeline.notify_settings import NotifySettings
 from pipeline.processor_settings import ProcessorSettings
 from pipeline.sink import SinkSettings
 from pulse.local_kafka import LocalKafkaSettings
@@ -36,6 +37,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
     processor: ProcessorSettings = Field(default_factory=ProcessorSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     sink: SinkSettings = Field(default_factory=SinkSettings)
 
     @model_validator(mode="after")
