@@ -63,7 +63,10 @@ def connect(settings: ClickHouseSettings) -> Any:
         extra["password"] = settings.password.get_secret_value()
     try:
         admin = clickhouse_connect.get_client(dsn=settings.dsn, **extra)
-        admin.command(f"CREATE DATABASE IF NOT EXISTS `{settings.database}`")
+        exists = admin.query("SELECT count() FROM system.databases WHERE name = {db:String}",
+                             parameters={"db": settings.database}).result_rows[0][0]  # fmt: skip
+        if not exists:  # a read-only user (an analyst) never gets here: the loader made the database
+            admin.command(f"CREATE DATABASE IF NOT EXISTS `{settings.database}`")
         return clickhouse_connect.get_client(dsn=settings.dsn, database=settings.database, **extra)
     except Exception as exc:  # chDB and the HTTP driver raise several unrelated types here
         context = f"cannot open ClickHouse at {_redacted(settings.dsn)}"
