@@ -49,13 +49,13 @@ lint: venv  ## ruff (lint and format) and mypy on our packages
 
 demo: venv jars  ## Run the pipeline's main job on the embedded defaults
 	$(BIN)/pulse kafka up
-	$(BIN)/pulse migrate
-	@mkdir -p .pulse; $(BIN)/pulse process --sla 10m > .pulse/process.log 2>&1 & pid=$$!; \
-	  $(BIN)/pulse simulate --communities 5 --duration 20s --rate 2000 --accelerate 120; \
-	  sleep 8; kill -TERM $$pid; wait $$pid; echo "stream processor stopped; its log: .pulse/process.log"
-	$(BIN)/pulse kafka status
-	@echo "Kafka keeps running (.venv/bin/pulse kafka down stops it); the ClickHouse store is under .pulse/clickhouse."
-	@echo "engagement, comment-sla and alerts hold the processors' output; ClickHouse sinks are not built yet: see the issues."
+	$(BIN)/pulse run --duration 75s --rate 2000 --accelerate 120 --comment-sla 10m --communities 5
+	@echo
+	@echo "Kafka keeps running (.venv/bin/pulse kafka status / down); ClickHouse (embedded) is under .pulse/clickhouse."
+	@echo "Three example queries (pulse query --list shows them all):"
+	$(BIN)/pulse query --named top-posts --until latest --since 30m --limit 5
+	$(BIN)/pulse query --named first-response --until latest --since 3h
+	$(BIN)/pulse query --named waiting-past-sla --until latest --since 3h --limit 5
 
 clean:  ## Stop the local broker and remove local state (keeps the venv and jars)
 	-$(BIN)/pulse kafka down

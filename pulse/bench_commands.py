@@ -9,13 +9,51 @@ from rich.table import Table
 
 from pulse.bench import ingest_runs
 from pulse.bench_process import run_process
+from pulse.bench_run import run_end_to_end
 from pulse.bench_sink import sink_runs
-from pulse.cli_support import Context, console, err_console, fail_cleanly
+from pulse.cli_support import Context, console, err_console, fail_cleanly, print_wide
 
 
-@click.group()
-def bench() -> None:
-    """Benchmarks on the real broker; they print tables, they assert nothing."""
+@click.group(invoke_without_command=True)
+@click.option("--events", type=click.IntRange(1_000), default=300_000, show_default=True,
+              help="End to end: events replayed with batched messages.")  # fmt: skip
+@click.option("--single-events", type=click.IntRange(100), default=20_000, show_default=True,
+              help="End to end: events for the one-event-per-message baseline.")  # fmt: skip
+@click.option("--live", "live_s", type=click.FloatRange(1, 600), default=8.0, show_default=True,
+              help="End to end: seconds of live traffic for the latency figures.")  # fmt: skip
+@click.option("--live-rate", type=click.FloatRange(10, 1e5), default=2_000, show_default=True,
+              help="End to end: events/s of the live traffic.")  # fmt: skip
+@click.option("--partitions", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.pass_context
+@fail_cleanly
+def bench(
+    ctx: click.Context, events: int, single_events: int, live_s: float, live_rate: float, partitions: int
+) -> None:
+    """Benchmarks on the real broker; they print tables, they assert nothing.
+
+    Without a subcommand: the whole pipeline end to end (broker, stream worker, loader into a fresh
+    embedded store) on the replay path: events/s until every event is a row in ClickHouse, latency from
+    record timestamp to row, alert latency from the SLA deadline to the alert's row, peak memory per
+    process; batched messages (500 events) against one event per message, same run. The subcommands
+    measure the parts."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = ctx.obj.settings()
+    table = Table(
+        "events/message", "events", "seconds", "events/s", "latency p50 ms", "latency p99 ms", "alert p50 ms",
+        "alert p99 ms", "worker peak MB", "loader peak MB", title="end to end: replay into ClickHouse",
+    )  # fmt: skip
+    for batch, count in ((500, events), (1, single_events)):
+        err_console.print(f"batch={batch}: {count:,} events through broker, worker and loader ...")
+        r = run_end_to_end(settings, batch, count, live_s, live_rate, partitions)
+        err_console.print(f"batch={batch}: {r.events_per_s:,.0f} events/s")
+        table.add_row(
+            str(batch), f"{r.events:,}", f"{r.seconds:.2f}", f"{r.events_per_s:,.0f}", f"{r.latency_p50_ms:.0f}",
+            f"{r.latency_p99_ms:.0f}", "-" if r.alert_p50_ms is None else f"{r.alert_p50_ms:.0f}",
+            "-" if r.alert_p99_ms is None else f"{r.alert_p99_ms:.0f}",
+            f"{r.peak_mb.get('the stream worker', float('nan')):.0f}", f"{r.peak_mb.get('the loader', float('nan')):.0f}",
+        )  # fmt: skip
+    print_wide(table)
 
 
 @bench.command("ingest")
@@ -52,7 +90,7 @@ def bench_ingest(obj: Context, events: int, single_events: int, partitions: int)
             result.path, f"{result.events / result.messages:.0f}", f"{result.events:,}", f"{result.messages:,}",
             f"{result.seconds:.2f}", f"{result.events_per_s:,.0f}", f"{result.mb_per_s:.1f}",
         )  # fmt: skip
-    console.print(table)
+    print_wide(table)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     console.print(f"peak memory of this process: {peak_mb:.0f} MB (the broker runs with a 512 MB heap)")
 
@@ -91,7 +129,7 @@ def bench_process(
             "-" if r.alert_p50_ms is None else f"{r.alert_p50_ms:.0f} ({r.alerts})",
             "-" if r.alert_p99_ms is None else f"{r.alert_p99_ms:.0f}", f"{r.worker_peak_mb:.0f}",
         )  # fmt: skip
-    console.print(table)
+    print_wide(table)
 
 
 @bench.command("sink")
@@ -121,4 +159,4 @@ def bench_sink(obj: Context, rows: int, batch_sizes: str) -> None:
             r.table, f"{r.batch_rows:,}", f"{r.rows:,}", f"{r.seconds:.2f}", f"{r.rows_per_s:,.0f}",
             f"{r.rows_per_s / baseline[r.table]:.1f}x",
         )  # fmt: skip
-    console.print(table, width=None if console.is_terminal else max(console.width, 120))
+    print_wide(table)

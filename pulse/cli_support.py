@@ -97,6 +97,13 @@ class Duration(click.ParamType):
         return float(match.group(1)) * _UNIT_S[match.group(2)]
 
 
+def print_wide(renderable: Any) -> None:
+    """Tables whole when the output is a file or a pipe (rich would cut them at 80 columns)."""
+    if not console.is_terminal:
+        console.width = max(console.width, 200)
+    console.print(renderable)
+
+
 def human_duration(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from pipeline.processor import end_of_input_tick
@@ -23,7 +23,7 @@ from pipeline.tables import sink_routes
 from pulse.child_process import PulseChild
 from pulse.errors import PulseError, TopicError
 from pulse.settings import Settings
-from pulse.topics import ensure_topics, group_lag
+from pulse.topics import committed_offsets, ensure_topics, group_lag
 from pulse.worker_process import WorkerProcess
 
 
@@ -68,6 +68,7 @@ class LocalPipeline:
                 "PULSE_SINK__GROUP": s.sink.group,
                 "PULSE_SINK__BATCH_ROWS": str(s.sink.batch_rows),
                 "PULSE_SINK__FLUSH_INTERVAL_S": str(s.sink.flush_interval_s),
+                "PULSE_NOTIFY__START_FROM": "earliest",  # a notifier that joins late still sends the run's alerts
             }
         )
         for key, value in os.environ.items():  # what the children need and we do not resolve: passed as is
@@ -88,7 +89,7 @@ class LocalPipeline:
             s.topics.retention_bytes,
         )
         env = self.child_env()
-        processor = s.processor.model_dump(exclude={"sla_per_community_s"}, exclude_none=True)
+        processor = s.processor.model_dump(exclude_none=True)
         for i in range(self.options.workers):
             worker = WorkerProcess(
                 self.kafka, s.topics.prefix, s.topics.event_partitions, self.log_dir / f"worker-{i + 1}.log",
@@ -126,25 +127,39 @@ class LocalPipeline:
     def finish_input(
         self, newest_event_ms: int, timeout_s: float, on_wait: Callable[[], None] = lambda: None
     ) -> None:
-        """Tells every partition the input's newest event time and waits until the workers took it in."""
+        """Tells every partition the input's newest event time and waits until the workers committed
+        those ticks (the ticks topic also carries the workers' own beats, so its lag is never reliably
+        zero: the wait is for these ticks' offsets)."""
         producer = KafkaProducer(**self.kafka.client_config(), acks="all")
         try:
-            for partition in range(self.settings.topics.event_partitions):
+            sent = [
                 producer.send(
                     self.topics.ticks, value=end_of_input_tick(newest_event_ms), partition=partition
                 )
-            producer.flush(timeout=60)
+                for partition in range(self.settings.topics.event_partitions)
+            ]
+            wanted = {
+                TopicPartition(m.topic, m.partition): m.offset + 1 for m in (f.get(timeout=60) for f in sent)
+            }
         except KafkaError as exc:
             raise TopicError(f"cannot send the end-of-input ticks: {exc}") from exc
         finally:
             producer.close()
-        self._wait_committed(self.app_id, [self.topics.ticks], timeout_s, "the stream workers", on_wait)
+        deadline = time.monotonic() + timeout_s
+        committed: dict[TopicPartition, int] = {}
+        while time.monotonic() < deadline:
+            self.check()
+            committed = committed_offsets(self.kafka, self.app_id, list(wanted))
+            if all(committed[tp] >= offset for tp, offset in wanted.items()):
+                return
+            on_wait()
+            time.sleep(0.3)
+        raise PulseError(f"the stream workers did not take the end of the input within {timeout_s:.0f} s: "
+                         f"committed {committed}, wanted {wanted}")  # fmt: skip
 
     def wait_loaded(self, timeout_s: float, on_wait: Callable[[], None] = lambda: None) -> None:
-        for spec, sources in sink_routes(self.topics):
-            self._wait_committed(
-                f"{self.sink_group}.{spec.table}", list(sources), timeout_s, "the loader", on_wait
-            )
+        sources = [topic for _, topics in sink_routes(self.topics) for topic in topics]
+        self._wait_committed(self.sink_group, sources, timeout_s, "the loader", on_wait)
 
     def delete_topics(self, extra: list[str]) -> None:
         """For a private run: its topics and its workers' changelog go when it is done."""

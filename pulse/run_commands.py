@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +194,7 @@ def _run_live(
         ):
             report = replay(lines, p, source=str(replay_file), should_stop=should_stop)
         err_console.print(f"replayed {report.sent:,} events, {report.rejected:,} bad lines dead-lettered")
-    events = _source_events(source, rate, accelerate, communities, seed)
+    events = _source_events(source, rate, accelerate, communities, seed, duration_s)
     watcher = PipelineWatcher(settings).start()
     before: Snapshot | None = None
     last_view = 0.0
@@ -229,12 +229,16 @@ def _run_live(
 
 
 def _source_events(
-    source: str, rate: float, accelerate: float, communities: int, seed: int
+    source: str, rate: float, accelerate: float, communities: int, seed: int, duration_s: float | None
 ) -> Iterator[tuple[float, CanonicalEvent | None]]:
     """(seconds after the start when due, event); None events are heartbeats when the events arrive
     another way (a replay already sent, the webhook receiver)."""
     if source == "simulate":
-        start = datetime.now(UTC)
+        # Record timestamps are event times, and Kafka refuses those more than an hour ahead of its clock
+        # (message.timestamp.after.max.ms): accelerated time starts in the past, to end about now.
+        # Without a duration, the first simulated day ends about now.
+        wall_s = duration_s if duration_s is not None else 86_400 / accelerate
+        start = datetime.now(UTC) - timedelta(seconds=max(0.0, wall_s * accelerate - wall_s))
         sim = Simulator(
             SimulatorSettings(communities=communities, events_per_sim_s=rate / accelerate, seed=seed), start
         )

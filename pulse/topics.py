@@ -192,6 +192,22 @@ def group_lag(kafka: KafkaSettings, group: str, topics: list[str]) -> dict[str, 
         admin.close()
 
 
+def committed_offsets(
+    kafka: KafkaSettings, group: str, partitions: list[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """The group's committed offset per partition (-1 where it never committed)."""
+    admin = _admin(kafka)
+    try:
+        committed = admin.list_group_offsets({group: partitions}).get(group, {})
+        return {
+            tp: (meta.offset if meta is not None else -1) for tp in partitions for meta in [committed.get(tp)]
+        }
+    except KafkaError as exc:
+        raise TopicError(f"cannot read the offsets of {group} on {kafka.bootstrap_servers}: {exc}") from exc
+    finally:
+        admin.close()
+
+
 def _admin(kafka: KafkaSettings) -> KafkaAdminClient:
     try:
         return KafkaAdminClient(**kafka.client_config())

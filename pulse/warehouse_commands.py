@@ -18,7 +18,15 @@ from pipeline.loader import Route, SerializedClient, WarehouseLoader
 from pipeline.named_queries import catalogue, named
 from pipeline.query_service import QueryResult, QueryService, address_file, run_query
 from pipeline.tables import sink_routes
-from pulse.cli_support import Context, Duration, console, err_console, fail_cleanly, stop_on_signals
+from pulse.cli_support import (
+    Context,
+    Duration,
+    console,
+    err_console,
+    fail_cleanly,
+    print_wide,
+    stop_on_signals,
+)
 from pulse.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -168,7 +176,7 @@ def _print(result: QueryResult, fmt: str) -> None:
         table = Table(*result.columns)
         for row in result.rows:
             table.add_row(*("NULL" if v is None else str(v) for v in row))
-        console.print(table, width=None if console.is_terminal else max(console.width, 200))
+        print_wide(table)
         err_console.print(f"{len(result.rows)} rows")
 
 

@@ -4,6 +4,7 @@ event loop."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Mapping
@@ -37,7 +38,7 @@ class WorkerProcess(PulseChild):
             "PULSE_TOPICS__PREFIX": prefix,
             "PULSE_TOPICS__EVENT_PARTITIONS": str(partitions),
             "PULSE_PROCESSOR__APP_ID": self.app_id,
-            **{f"PULSE_PROCESSOR__{k.upper()}": str(v) for k, v in (processor or {}).items()},
+            **{f"PULSE_PROCESSOR__{k.upper()}": _env_value(v) for k, v in (processor or {}).items()},
         }
         super().__init__("the stream worker", ["process"], environment, log)
 
@@ -69,3 +70,8 @@ class WorkerProcess(PulseChild):
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
         return float("nan")
+
+
+def _env_value(value: object) -> str:
+    """How pydantic-settings reads a value back from the environment: JSON for collections."""
+    return json.dumps(value) if isinstance(value, dict | list) else str(value)

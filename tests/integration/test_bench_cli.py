@@ -41,3 +41,19 @@ def test_bench_sink_prints_each_batch_size_and_leaves_no_store_behind(tmp_path: 
         ("events", "1,000", "2,000", rows[3][5]),
     ]
     assert list((tmp_path / "bench").iterdir()) == []
+
+
+def test_bench_end_to_end_prints_batched_and_baseline_rows(kafka: KafkaSettings, tmp_path: Path) -> None:
+    env = {**os.environ, "PULSE_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers, "COLUMNS": "200"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pulse", "--state-dir", str(tmp_path), "bench", "--events", "2000",
+         "--single-events", "200", "--live", "2", "--live-rate", "200", "--partitions", "2"],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = [
+        [cell.strip() for cell in line.split("│")[1:-1]] for line in result.stdout.splitlines() if "│" in line
+    ]
+    assert [(r[0], r[1]) for r in rows] == [("500", "2,000"), ("1", "200")]
+    assert all(float(r[4]) > 0 and float(r[8]) > 0 for r in rows), "latency and the worker's memory measured"
+    assert not [p for p in (tmp_path / "bench").iterdir() if p.name.startswith("store-")], "stores removed"
