@@ -60,16 +60,25 @@ def address_file(settings: ClickHouseSettings) -> Path | None:
 
 
 def run_query(
-    settings: ClickHouseSettings, sql: str, parameters: dict[str, Any] | None = None
+    settings: ClickHouseSettings,
+    sql: str,
+    parameters: dict[str, Any] | None = None,
+    *,
+    open_store: bool = True,
 ) -> QueryResult:
     """Asks the process that holds the embedded store, if one has left its address; otherwise opens the
-    store (or the server) and queries it."""
+    store (or the server) and queries it. With `open_store=False` an embedded store is never opened here:
+    a process that starts the loader must not take the store from it."""
     where = address_file(settings)
     if where is not None and where.exists():
         try:
             return _ask(where.read_text().strip(), sql, parameters)
         except StoreLocked:
+            if not open_store:
+                raise
             log.info("stale query address in %s, opening the store directly", where)
+    if where is not None and not open_store:
+        raise StoreLocked(f"the loader does not serve queries yet ({where} is missing)")
     return execute(connect(settings), sql, parameters)
 
 

@@ -134,12 +134,14 @@ def run_end_to_end(
             "toUnixTimestamp64Milli(min(written_at)) - toUnixTimestamp64Milli(any(commented_at)) AS ms "
             "FROM comment_sla WHERE community_id = 'bench-live' AND commented_at >= fromUnixTimestamp64Milli("
             f"{live_from_ms}) GROUP BY comment_id)",
+            open_store=False,
         ).rows[0]
         alerts = run_query(
             s.clickhouse,
             "SELECT quantileExact(0.5)(ms), quantileExact(0.99)(ms), count() FROM (SELECT "
             "toUnixTimestamp64Milli(min(written_at)) - toUnixTimestamp64Milli(any(fired_at)) AS ms FROM alerts "
             f"WHERE community_id = '{SLA_COMMUNITY}' AND kind = 'unanswered_comment' GROUP BY alert_id)",
+            open_store=False,
         ).rows[0]
         peaks = {child.name: _peak_mb(child.process.pid) for child in pipeline.children if child.process}
     finally:

@@ -109,8 +109,8 @@ class PipelineWatcher:
             log.debug("live view: Kafka did not answer: %s", exc)
         if with_warehouse:
             try:
-                snap.top_posts = run_query(self.settings.clickhouse, TOP_POSTS_NOW).rows
-                snap.rows = run_query(self.settings.clickhouse, ROWS).rows[0]
+                snap.top_posts = run_query(self.settings.clickhouse, TOP_POSTS_NOW, open_store=False).rows
+                snap.rows = run_query(self.settings.clickhouse, ROWS, open_store=False).rows[0]
             except PipelineError as exc:  # the loader may still be starting
                 log.debug("live view: the warehouse did not answer: %s", exc)
         return snap

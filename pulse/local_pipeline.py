@@ -19,6 +19,7 @@ from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from pipeline.processor import end_of_input_tick
+from pipeline.query_service import address_file
 from pipeline.tables import sink_routes
 from pulse.child_process import PulseChild
 from pulse.errors import PulseError, TopicError
@@ -160,6 +161,13 @@ class LocalPipeline:
     def wait_loaded(self, timeout_s: float, on_wait: Callable[[], None] = lambda: None) -> None:
         sources = [topic for _, topics in sink_routes(self.topics) for topic in topics]
         self._wait_committed(self.sink_group, sources, timeout_s, "the loader", on_wait)
+        served = address_file(self.settings.clickhouse)
+        deadline = time.monotonic() + 60
+        while served is not None and not served.exists():  # queries go through the loader, never around it
+            self.check()
+            if time.monotonic() > deadline:
+                raise PulseError(f"the loader does not serve queries ({served} missing)")
+            time.sleep(0.1)
 
     def delete_topics(self, extra: list[str]) -> None:
         """For a private run: its topics and its workers' changelog go when it is done."""

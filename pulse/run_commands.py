@@ -165,7 +165,9 @@ def _replay_until_done(settings: Settings, pipeline: LocalPipeline, file: Path, 
         watcher.stop()
     tables = ("events", "engagement_minute", "comment_sla", "alerts")
     counts = run_query(
-        settings.clickhouse, f"SELECT {', '.join(f'(SELECT count() FROM {t} FINAL)' for t in tables)}"
+        settings.clickhouse,
+        f"SELECT {', '.join(f'(SELECT count() FROM {t} FINAL)' for t in tables)}",
+        open_store=False,
     )
     alerts = ", ".join(f"{n:,} {kind}" for kind, n in sorted(snap.alerts.items())) or "none"
     console.print(

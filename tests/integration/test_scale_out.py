@@ -57,7 +57,12 @@ def run_pipeline(
         pipeline.wait_loaded(timeout_s=240)
         return [
             sorted(
-                map(str, run_query(settings.clickhouse, f"SELECT * EXCEPT written_at FROM {t} FINAL").rows)
+                map(
+                    str,
+                    run_query(
+                        settings.clickhouse, f"SELECT * EXCEPT written_at FROM {t} FINAL", open_store=False
+                    ).rows,
+                )
             )
             for t in TABLES
         ]
