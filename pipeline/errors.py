@@ -5,6 +5,7 @@ PipelineError
  |   |                   `retryable` says whether the same request may succeed later
  |   +-- StoreLocked     the embedded store is open in another process
  +-- MigrationError      a DDL file could not be applied; `version` names it
+ +-- SinkStopped         asked to stop while ClickHouse was away: the pending batch was not committed
  +-- NotifyConfigError   the notifier's destinations file is unreadable or invalid; `path` names it
  +-- DestinationError    an ops-channel destination refused an alert or could not be reached;
                          `retryable`, `retry_after_s` (what the API asked for), `status` (HTTP)
@@ -62,3 +63,8 @@ class DestinationError(PipelineError):
 
 class NotifierKafkaError(PipelineError):
     pass
+
+
+class SinkStopped(PipelineError):
+    """The sink was asked to stop while retrying a batch; its offsets were not committed, so it is read
+    again on the next start."""

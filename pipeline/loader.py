@@ -25,7 +25,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, SinkStopped
 from pipeline.sink import SinkSettings, SinkStats, TableSink, TableSpec
 from schemas import KafkaSettings
 
@@ -101,7 +101,10 @@ class WarehouseLoader:
                 max_poll_records=self.settings.batch_rows,
             )
             for route in self.routes:
-                sink = TableSink(route.spec, self._consumer, self.client, self._dead_letter, self.settings)
+                sink = TableSink(
+                    route.spec, self._consumer, self.client, self._dead_letter, self.settings,
+                    should_stop=self._stop.is_set,
+                )  # fmt: skip
                 self.sinks[route.spec.table] = sink
                 self._table_of.update(dict.fromkeys(route.topics, sink))
         except KafkaError as exc:
@@ -153,6 +156,8 @@ class WarehouseLoader:
                     sink.flush_if_due()
             for sink in self.sinks.values():
                 sink.flush()
+        except SinkStopped as exc:  # not a failure: the batch is read again on the next start
+            log.warning("%s", exc)
         except BaseException as exc:  # a table that cannot go on must stop the loader, not die silently
             table = sink.spec.table if sink is not None else "?"
             log.exception("sink for %s stopped", table)

@@ -27,7 +27,7 @@ from typing import Any
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 from pydantic import BaseModel, Field
 
-from pipeline.errors import WarehouseError
+from pipeline.errors import SinkStopped, WarehouseError
 from pipeline.warehouse import translate
 from schemas import InvalidEvent, dead_letter_headers
 
@@ -91,6 +91,7 @@ class TableSink:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.spec = spec
         self.consumer = consumer
@@ -98,6 +99,7 @@ class TableSink:
         self.dead_letter = dead_letter
         self.settings = settings or SinkSettings()
         self.stats = SinkStats()
+        self._should_stop = should_stop
         self._clock = clock
         self._sleep = sleep
         self._batch = _Batch(started_at=clock())
@@ -188,7 +190,7 @@ class TableSink:
                     if not paused:
                         self.consumer.pause(*self.consumer.assignment())
                         paused = True
-                    self._sleep(delay)
+                    self._wait(delay)
                     self.consumer.poll(
                         timeout_ms=0
                     )  # keeps the group membership alive; paused: returns nothing
@@ -196,6 +198,20 @@ class TableSink:
         finally:
             if paused:
                 self.consumer.resume(*self.consumer.assignment())
+
+    def _wait(self, delay_s: float) -> None:
+        """Sleeps `delay_s` in short steps; raises `SinkStopped` as soon as a stop is asked for."""
+        waited = 0.0
+        while True:
+            if self._should_stop():
+                raise SinkStopped(
+                    f"stopped while {self.spec.table} could not be stored; its batch is not committed"
+                )
+            step = min(0.5, delay_s - waited)
+            if step <= 0:
+                return
+            self._sleep(step)
+            waited += step
 
     def _dead_letter(
         self, value: bytes, key: bytes | None, tp: TopicPartition, offset: int, code: str, reason: str

@@ -11,6 +11,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from agents import EventPublisher, PublisherSettings, Simulator, SimulatorSettings
 from pipeline import ClickHouseSettings, apply_migrations, connect
+from pipeline.errors import SinkStopped
 from pipeline.sink import SinkSettings, TableSink, TableSpec
 from pipeline.tables import events_spec
 from pulse.topics import ensure_topics
@@ -135,10 +136,30 @@ def test_unreachable_target_is_retried_with_the_same_batch(
     )
     drain(sink)
     consumer.close()
-    assert waits == [0.5, 1.0, 2.0, 4.0], "exponential backoff while the target is away"
     assert sink.stats.retries == 4
+    assert sum(waits) == 0.5 + 1.0 + 2.0 + 4.0, "exponential backoff while the target is away"
+    assert max(waits) <= 0.5, "waited in short steps, so a stop is noticed"
     assert stored_ids(real) == expected
     assert real.query("SELECT count() FROM events").result_rows == [(300,)], "nothing doubled"
+
+
+def test_a_stop_during_an_outage_commits_nothing(
+    kafka: KafkaSettings, topics: Topics, clickhouse: ClickHouseSettings, unique: str
+) -> None:
+    produce_events(kafka, topics, 200)
+    real = connect(clickhouse)
+    apply_migrations(real)
+    waits: list[float] = []
+    consumer = consumer_for(kafka, topics, f"stop-{unique}")
+    sink = TableSink(
+        events_spec(), consumer, Unreachable(real, failures=1_000), lambda *a: None, SinkSettings(batch_rows=50),
+        sleep=waits.append, should_stop=lambda: len(waits) >= 6,
+    )  # fmt: skip
+    with pytest.raises(SinkStopped):
+        drain(sink)
+    assert consumer.committed(next(iter(consumer.assignment()))) is None, "nothing committed"
+    consumer.close()
+    assert real.query("SELECT count() FROM events").result_rows == [(0,)]
 
 
 def test_rows_the_server_rejects_are_dead_lettered_and_the_rest_stored(
