@@ -3,6 +3,8 @@ the benchmarks and the integration tests start, stop and, for crash tests, kill.
 
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
 import subprocess
 import sys
@@ -11,6 +13,24 @@ from pathlib import Path
 
 from pulse.errors import PulseError
 
+_PR_SET_PDEATHSIG = 1
+
+
+PARENT_PID_ENV = "COMMUNITY_PULSE_PARENT_PID"  # outside PULSE_*: not a setting, a fact about this process
+
+
+def die_with_parent() -> None:
+    """Called first thing by the `pulse` entry point: in a child started by `PulseChild`, asks Linux for
+    SIGTERM when the parent dies, even by SIGKILL, so a killed `pulse run` (or a test that timed out)
+    leaves no worker, loader or notifier behind. Done in the child after exec, not in a preexec hook,
+    which is unsafe in a parent with threads; a parent already gone by then means exit at once."""
+    expected = os.environ.get(PARENT_PID_ENV)
+    if not expected or not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(expected):
+        sys.exit(f"{PARENT_PID_ENV}: the parent {expected} is gone")
+
 
 class PulseChild:
     """`python -m pulse <args>` with `env`; stdout and stderr appended to `log`."""
@@ -18,7 +38,7 @@ class PulseChild:
     def __init__(self, name: str, args: list[str], env: Mapping[str, str], log: Path) -> None:
         self.name = name
         self.args = args
-        self.env = dict(env)
+        self.env = {**env, PARENT_PID_ENV: str(os.getpid())}
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 
