@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import faust
@@ -59,15 +59,44 @@ class _IdempotentProducer(AIOKafkaProducer):
 
 
 class _ProcessedAckConsumer(AIOKafkaConsumer):
-    """Acks only messages an agent actually received. faust also acks messages it skips (fetched while
+    """Two corrections to faust's consumer, both about messages around a rebalance.
+
+    Acks only messages an agent actually received. faust also acks messages it skips (fetched while
     flow is paused for recovery, or from a previous rebalance generation); a commit could then pass
     messages nobody processed, losing them. Unacked, they leave a gap that holds the commit back until
-    they are read again after the seek to the committed offsets."""
+    they are read again after the seek to the committed offsets.
+
+    Fetches a stream partition only once it has been sought to its committed offset. At the end of a
+    recovery faust resumes the stream partitions and only then seeks them; a fetch in between delivers
+    messages from wherever the partition stood, the agent processes them, and faust's drain loop then
+    drops the re-read messages below its read offset without acking them: a gap that held the commit
+    back forever (seen as a worker that never drained, in CI and with two workers), and messages applied
+    out of order. Resuming after the seek closes that window.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._awaiting_seek: set[Any] = set()  # stream partitions resumed by recovery, not yet sought
 
     def ack(self, message: Message) -> bool:
         if not message.tracked:
             return False
         return super().ack(message)
+
+    def resume_partitions(self, tps: Iterable[Any]) -> None:
+        wanted = set(tps)
+        streams = {tp for tp in wanted if not self._is_changelog_tp(tp)}
+        self._awaiting_seek |= streams
+        super().resume_partitions(wanted - streams)
+
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        sought, self._awaiting_seek = self._awaiting_seek, set()
+        super().resume_partitions(sought & set(self.assignment()))
+
+    async def on_partitions_revoked(self, revoked: set[Any]) -> None:
+        self._awaiting_seek -= set(revoked)
+        await super().on_partitions_revoked(revoked)
 
 
 class _PulseApp(faust.App):
