@@ -70,13 +70,6 @@ def _comment(i: int, now_ms: int, community: str) -> CanonicalEvent:
     )  # fmt: skip
 
 
-def _peak_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def run_end_to_end(
     settings: Settings, batch_events: int, events: int, live_s: float, live_rate: float, partitions: int
 ) -> EndToEndResult:
@@ -143,10 +136,10 @@ def run_end_to_end(
             f"WHERE community_id = '{SLA_COMMUNITY}' AND kind = 'unanswered_comment' GROUP BY alert_id)",
             open_store=False,
         ).rows[0]
-        peaks = {child.name: _peak_mb(child.process.pid) for child in pipeline.children if child.process}
+        peaks = {child.name: child.peak_mb() for child in pipeline.children}
     finally:
         pipeline.stop()
-        pipeline.delete_topics([f"{s.processor.app_id}-state-changelog"])
+        pipeline.delete_topics()
         shutil.rmtree(store, ignore_errors=True)
         file.unlink(missing_ok=True)
     if not latency[2]:

@@ -83,6 +83,13 @@ class PulseChild:
         if code is not None:
             raise PulseError(f"{self.name} exited with {code}: {self.log_tail()}")
 
+    def peak_mb(self) -> float:
+        """The process's peak resident memory (Linux)."""
+        for line in Path(f"/proc/{self._running().pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
     def log_tail(self, chars: int = 3000) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return f"see {self.log}:\n{text[-chars:]}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from pipeline.tables import sink_routes
 from pulse.child_process import PulseChild
 from pulse.errors import PulseError, TopicError
 from pulse.settings import Settings
-from pulse.topics import committed_offsets, ensure_topics, group_lag
+from pulse.topics import committed_offsets, ensure_topics, wait_committed
 from pulse.worker_process import WorkerProcess
 
 
@@ -33,7 +32,6 @@ class RunOptions:
     workers: int = 1
     notify: bool = True
     webhooks: bool = False
-    private_topics: bool = False  # a run of its own: fresh topics and groups, deleted afterwards
 
 
 class LocalPipeline:
@@ -121,13 +119,11 @@ class LocalPipeline:
                 codes[child.name] = child.stop()
         return codes
 
-    def wait_processed(self, timeout_s: float, on_wait: Callable[[], None] = lambda: None) -> None:
+    def wait_processed(self, timeout_s: float) -> None:
         inputs = [self.topics.likes, self.topics.comments, self.topics.reposts]
-        self._wait_committed(self.app_id, inputs, timeout_s, "the stream workers", on_wait)
+        wait_committed(self.kafka, self.app_id, inputs, timeout_s, "the stream workers", self.check)
 
-    def finish_input(
-        self, newest_event_ms: int, timeout_s: float, on_wait: Callable[[], None] = lambda: None
-    ) -> None:
+    def finish_input(self, newest_event_ms: int, timeout_s: float) -> None:
         """Tells every partition the input's newest event time and waits until the workers committed
         those ticks (the ticks topic also carries the workers' own beats, so its lag is never reliably
         zero: the wait is for these ticks' offsets)."""
@@ -153,14 +149,13 @@ class LocalPipeline:
             committed = committed_offsets(self.kafka, self.app_id, list(wanted))
             if all(committed[tp] >= offset for tp, offset in wanted.items()):
                 return
-            on_wait()
             time.sleep(0.3)
         raise PulseError(f"the stream workers did not take the end of the input within {timeout_s:.0f} s: "
                          f"committed {committed}, wanted {wanted}")  # fmt: skip
 
-    def wait_loaded(self, timeout_s: float, on_wait: Callable[[], None] = lambda: None) -> None:
+    def wait_loaded(self, timeout_s: float) -> None:
         sources = [topic for _, topics in sink_routes(self.topics) for topic in topics]
-        self._wait_committed(self.sink_group, sources, timeout_s, "the loader", on_wait)
+        wait_committed(self.kafka, self.sink_group, sources, timeout_s, "the loader", self.check)
         served = address_file(self.settings.clickhouse)
         deadline = time.monotonic() + 60
         while served is not None and not served.exists():  # queries go through the loader, never around it
@@ -169,32 +164,16 @@ class LocalPipeline:
                 raise PulseError(f"the loader does not serve queries ({served} missing)")
             time.sleep(0.1)
 
-    def delete_topics(self, extra: list[str]) -> None:
+    def delete_topics(self) -> None:
         """For a private run: its topics and its workers' changelog go when it is done."""
+        changelog = f"{self.app_id}-state-changelog"
         admin = KafkaAdminClient(**self.kafka.client_config())
         try:
             existing = set(admin.list_topics())
-            doomed = sorted({*self.topics.all, self.topics.ticks, *extra} & existing)
+            doomed = sorted({*self.topics.all, self.topics.ticks, changelog} & existing)
             if doomed:
                 admin.delete_topics(doomed)
         except KafkaError as exc:
             raise TopicError(f"cannot delete the run's topics: {exc}") from exc
         finally:
             admin.close()
-
-    def _wait_committed(
-        self, group: str, topics: list[str], timeout_s: float, who: str, on_wait: Callable[[], None]
-    ) -> None:
-        deadline = time.monotonic() + timeout_s
-        lag: Mapping[str, int] = {}
-        while time.monotonic() < deadline:
-            self.check()
-            try:
-                lag = group_lag(self.kafka, group, topics)
-                if sum(lag.values()) == 0:
-                    return
-            except TopicError:
-                pass  # no coordinator yet on a fresh broker: ask again
-            on_wait()
-            time.sleep(0.3)
-        raise PulseError(f"{who} did not catch up within {timeout_s:.0f} s (not yet committed: {dict(lag)})")

@@ -97,9 +97,7 @@ def run(
         update={"kafka": settings.kafka.model_copy(update={"bootstrap_servers": address})}
     )
     log_dir = settings.state_dir.resolve() / "run" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    options = RunOptions(
-        workers=workers, notify=notify, webhooks=source == "webhooks", private_topics=exit_when_done
-    )
+    options = RunOptions(workers=workers, notify=notify, webhooks=source == "webhooks")
     pipeline = LocalPipeline(settings, options, log_dir)
     try:
         with stop_on_signals() as should_stop:
@@ -128,7 +126,7 @@ def _clean_up(
     codes: dict[str, int] = {}
     steps: list[Callable[[], object]] = [lambda: codes.update(pipeline.stop())]
     if private:
-        steps.append(lambda: pipeline.delete_topics([f"{settings.processor.app_id}-state-changelog"]))
+        steps.append(pipeline.delete_topics)
     if broker is not None:
         steps.append(broker.down)
     for step in steps:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
@@ -190,6 +191,35 @@ def group_lag(kafka: KafkaSettings, group: str, topics: list[str]) -> dict[str, 
     finally:
         consumer.close()
         admin.close()
+
+
+def wait_committed(
+    kafka: KafkaSettings,
+    group: str,
+    topics: list[str],
+    timeout_s: float,
+    who: str,
+    check_alive: Callable[[], None] = lambda: None,
+) -> None:
+    """Until `group` has committed every message of `topics` (lag 0), calling `check_alive` (which raises
+    when the consumer `who` has died) between reads of the lag. A broker still electing its group
+    coordinator answers with errors for a moment: asked again, and the last one named on timeout."""
+    deadline = time.monotonic() + timeout_s
+    lag: dict[str, int] = {}
+    error: TopicError | None = None
+    while time.monotonic() < deadline:
+        check_alive()
+        try:
+            lag = group_lag(kafka, group, topics)
+            if sum(lag.values()) == 0:
+                return
+        except TopicError as exc:
+            error = exc
+        time.sleep(0.25)
+    raise TopicError(
+        f"{who} did not commit its input within {timeout_s:.0f} s (not yet committed: {lag}; "
+        f"last error reading the lag: {error})"
+    )
 
 
 def committed_offsets(

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from pulse.child_process import PulseChild
 from pulse.errors import PulseError, TopicError
-from pulse.topics import group_lag
+from pulse.topics import wait_committed
 from schemas import KafkaSettings, Topics
 
 
@@ -45,31 +44,10 @@ class WorkerProcess(PulseChild):
     def wait_drained(self, timeout_s: float) -> None:
         """Until the group has committed every input message (outputs are flushed before each commit)."""
         inputs = [self.topics.likes, self.topics.comments, self.topics.reposts]
-        deadline = time.monotonic() + timeout_s
-        lag: dict[str, int] = {}
-        error: TopicError | None = None
-        while time.monotonic() < deadline:
-            process = self._running()
-            if process.poll() is not None:
-                raise PulseError(f"the worker exited with {process.returncode}: {self.log_tail()}")
-            try:
-                lag = group_lag(self.kafka, self.app_id, inputs)
-                if sum(lag.values()) == 0:
-                    return
-            except TopicError as exc:
-                error = exc  # a fresh broker has no group coordinator yet: ask again
-            time.sleep(0.25)
-        raise PulseError(
-            f"the worker did not drain its input in {timeout_s:.0f} s (messages not committed: {lag}; "
-            f"last error reading the lag: {error}): {self.log_tail()}"
-        )
-
-    def peak_mb(self) -> float:
-        """The worker's peak resident memory (Linux)."""
-        for line in Path(f"/proc/{self._running().pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        try:
+            wait_committed(self.kafka, self.app_id, inputs, timeout_s, "the worker", self.check_alive)
+        except TopicError as exc:
+            raise PulseError(f"{exc}: {self.log_tail()}") from exc
 
 
 def _env_value(value: object) -> str:

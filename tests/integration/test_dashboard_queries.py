@@ -29,6 +29,7 @@ import pytest
 
 from pipeline import ClickHouseSettings, apply_migrations, connect
 from pipeline.tables import ALERT_COLUMNS, COMMENT_SLA_COLUMNS, ENGAGEMENT_COLUMNS, EVENT_COLUMNS
+from tests.warehouse_rows import minute_row
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "dashboards" / "community-pulse.json"
 
@@ -102,29 +103,13 @@ def client(chdb_dsn: str) -> Any:
     apply_migrations(client)
     written = (NOON_S + 30 * MIN) * 1000  # when the loader wrote the rows below
 
-    def minute(community: str, post: str, at_s: int, likes: int, comments: int, reposts: int) -> list[Any]:
-        score = float(likes + 2 * comments + 3 * reposts)
-        return [
-            "vk",
-            community,
-            post,
-            at_s,
-            likes,
-            0,
-            comments,
-            reposts,
-            0,
-            score,
-            likes + comments + reposts,
-        ]
-
     client.insert(
         "engagement_minute",
         [
-            [*minute("c1", "p1", NOON_S - 20 * MIN, 10, 2, 1), written],
-            [*minute("c1", "p1", NOON_S + 10 * MIN, 5, 0, 0), written],
-            [*minute("c1", "p2", NOON_S + 30 * MIN, 3, 1, 0), written],
-            [*minute("c2", "p9", NOON_S + 50 * MIN, 20, 5, 2), written],
+            [*minute_row("c1", "p1", NOON_S - 20 * MIN, 10, 2, 1), written],
+            [*minute_row("c1", "p1", NOON_S + 10 * MIN, 5, 0, 0), written],
+            [*minute_row("c1", "p2", NOON_S + 30 * MIN, 3, 1, 0), written],
+            [*minute_row("c2", "p9", NOON_S + 50 * MIN, 20, 5, 2), written],
         ],
         column_names=[*ENGAGEMENT_COLUMNS, "written_at"],
     )

@@ -18,7 +18,7 @@ from pipeline import ClickHouseSettings, apply_migrations, connect
 from pipeline.loader import Route, SerializedClient, WarehouseLoader
 from pipeline.sink import SinkSettings
 from pipeline.tables import sink_routes
-from pulse.topics import ensure_topics, group_lag
+from pulse.topics import ensure_topics, wait_committed
 from schemas import CanonicalEvent, KafkaSettings, Topics
 from schemas.outputs import Alert, AlertKind, RollingValue, SlaRecord, SpanTotals, WindowValue, encode_outputs
 
@@ -72,14 +72,9 @@ def load_all(kafka: KafkaSettings, topics: Topics, client: Any, group: str) -> W
     settings = SinkSettings(batch_rows=3, flush_interval_s=0.2)
     loader = WarehouseLoader(kafka, routes, SerializedClient(client), topics.dead_letters, group, settings)
     loader.start()
-    deadline = time.monotonic() + 60
     try:
-        while time.monotonic() < deadline:
-            lags = group_lag(kafka, group, [topic for r in routes for topic in r.topics])
-            if sum(lags.values()) == 0:
-                return loader
-            time.sleep(0.2)
-        raise AssertionError(f"the loader did not catch up: {lags}")
+        wait_committed(kafka, group, [topic for r in routes for topic in r.topics], 60, "the loader")
+        return loader
     finally:
         loader.stop()
 

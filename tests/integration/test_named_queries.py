@@ -11,27 +11,11 @@ from pipeline import ClickHouseSettings, apply_migrations, connect
 from pipeline.named_queries import catalogue, named
 from pipeline.query_service import execute
 from pipeline.tables import ENGAGEMENT_COLUMNS, EVENT_COLUMNS
+from tests.warehouse_rows import minute_row
 
 END = dt.datetime(2026, 11, 20, 13, 0, tzinfo=dt.UTC)  # the period is 12:00-13:00
 NOON = int(dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC).timestamp())
 MIN = 60
-
-
-def minute_row(community: str, post: str, at_s: int, likes: int, comments: int, reposts: int) -> list[Any]:
-    score = likes + 2 * comments + 3 * reposts
-    return [
-        "vk",
-        community,
-        post,
-        at_s,
-        likes,
-        0,
-        comments,
-        reposts,
-        0,
-        float(score),
-        likes + comments + reposts,
-    ]
 
 
 def sla_row(comment: str, at_s: int, answered_s: int | None, *, breached: int = 0, cancelled: int = 0,
