@@ -80,7 +80,7 @@ class WarehouseLoader:
         self.sinks: dict[str, TableSink] = {}
         self.failures: dict[str, BaseException] = {}
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._thread: threading.Thread | None = None
         self._producer: KafkaProducer | None = None
         self.poll_timeout_ms = 200
         self._consumer: KafkaConsumer | None = None
@@ -112,25 +112,20 @@ class WarehouseLoader:
             raise PipelineError(
                 f"the loader cannot reach Kafka at {self.kafka.bootstrap_servers}: {exc}"
             ) from exc
-        thread = threading.Thread(target=self._run, name="loader", daemon=True)
-        thread.start()
-        self._threads.append(thread)
+        self._thread = threading.Thread(target=self._run, name="loader", daemon=True)
+        self._thread.start()
         return self
 
     def stop(self, timeout_s: float = 60.0) -> None:
-        """Flushes every batch (insert, then commit) and closes the consumers."""
+        """Flushes every batch (insert, then commit) and closes the consumer."""
         self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout_s)
+        if self._thread is not None:
+            self._thread.join(timeout_s)
         if self._consumer is not None:
             self._consumer.close(autocommit=False)
         if self._producer is not None:
             self._producer.flush(timeout=30)
             self._producer.close(timeout=30)
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
 
     def stats(self) -> dict[str, SinkStats]:
         return {table: sink.stats for table, sink in self.sinks.items()}
