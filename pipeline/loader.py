@@ -43,6 +43,10 @@ class SerializedClient:
         with self.lock:
             return self.client.insert(*args, **kwargs)
 
+    def raw_insert(self, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            return self.client.raw_insert(*args, **kwargs)
+
     def query(self, *args: Any, **kwargs: Any) -> Any:
         with self.lock:
             return self.client.query(*args, **kwargs)

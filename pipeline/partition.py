@@ -23,7 +23,7 @@ import msgspec
 
 from pipeline.engagement import EngagementBook, Verdict
 from pipeline.sla import CommentSlaBook, EventClock, SlaPolicy
-from schemas import Rejected, decode_message
+from schemas import Rejected, decode_events
 from schemas.outputs import Alert, PartitionStats, RollingValue, SlaRecord, WindowValue
 
 
@@ -114,10 +114,8 @@ class PartitionProcessor:
         engagement, sla, clock = self.engagement, self.sla, self.sla_clock
         grace = self.rules.sla_grace_ms
         events = 0
-        for item in decode_message(value):
-            if isinstance(item, Rejected):
-                effects.rejected.append(item)
-                continue
+        items, effects.rejected = decode_events(value)
+        for item in items:
             if engagement.add(item, source) is not Verdict.REPLAYED:
                 events += 1
             if item.type.is_comment:

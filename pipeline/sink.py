@@ -1,16 +1,18 @@
 """Kafka topics into one ClickHouse table: batched, idempotent, at least once.
 
-A `TableSink` polls records, turns each into rows with its table's `rows_of`, and inserts a batch when it
-holds `batch_rows` rows or is `flush_interval_s` old. Only after the insert succeeded are the offsets
-committed, so a crash replays the batch, and the insert is idempotent twice over: a deterministic
-`insert_deduplication_token` per batch (table, then topic/partition:first-last offsets) makes ClickHouse
-drop a retried batch, and the tables themselves collapse replays (ReplacingMergeTree with absolute values,
-distinct event ids).
+A `TableSink` takes records, turns each into JSON rows with its table's `lines_of`, and inserts a batch
+when it holds `batch_rows` rows or is `flush_interval_s` old. The rows go in as JSONEachRow, one insert per
+batch, into the table's wire-shaped input table (see schemas/clickhouse/0007_wire_inputs.sql), whose view
+converts them: ClickHouse parses and converts in compiled code, the loader only validates and re-encodes.
+Only after the insert succeeded are the offsets committed, so a crash replays the batch, and the insert is
+idempotent twice over: a deterministic `insert_deduplication_token` per batch (table, then
+topic/partition:first-last offsets) makes ClickHouse drop a retried batch, and the tables themselves
+collapse replays (ReplacingMergeTree with absolute values, distinct event ids).
 
 Failures are sorted at the boundary:
-- a record that cannot be turned into rows, or rows the server rejects as bad data, go to the dead-letter
-  topic with the original bytes and the reason; the rest of the batch is stored (a rejected batch is split
-  in halves until the bad rows are isolated);
+- a record that cannot be turned into rows, or whose rows the server rejects as bad data, goes to the
+  dead-letter topic with its original bytes and the reason; the rest of the batch is stored (a rejected
+  batch is split in halves, record by record, until the bad records are isolated);
 - a transient error (server down, timeouts, 429/503, too many parts) is retried with exponential backoff,
   with the same rows and token, never committing; while it lasts the consumer is paused, so memory stays
   at one batch.
@@ -22,8 +24,9 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
+import msgspec
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 from pydantic import BaseModel, Field
 
@@ -33,7 +36,6 @@ from schemas import InvalidEvent, dead_letter_headers
 
 log = logging.getLogger(__name__)
 
-Row = Sequence[Any]
 DeadLetter = Callable[[bytes, bytes | None, list[tuple[str, bytes]]], None]
 
 
@@ -49,15 +51,39 @@ class SinkSettings(BaseModel):
     retry_max_s: float = Field(default=30.0, gt=0, le=600)
 
 
+class Lines(NamedTuple):
+    """A record's rows as JSONEachRow: `rows` lines in `data`, each ending in a newline."""
+
+    rows: int
+    data: bytes
+
+
 @dataclass(frozen=True, slots=True)
 class TableSpec:
-    """What a table needs from a record: its name, its columns, and how to turn a record value into rows.
-
-    `rows_of` raises `InvalidEvent` (or ValueError) for a record that cannot become rows."""
+    """What a table needs from a record: its name, the table its rows are inserted into (its wire-shaped
+    input table; the table itself when the JSON fields are its columns), and how a record value becomes
+    JSON rows of that table. `lines_of` raises `InvalidEvent` (or ValueError) for a record that cannot
+    become rows."""
 
     table: str
-    columns: tuple[str, ...]
-    rows_of: Callable[[bytes], list[Row]]
+    lines_of: Callable[[bytes], Lines]
+    input_table: str | None = None
+
+    @property
+    def insert_into(self) -> str:
+        return self.input_table or self.table
+
+
+def insert_lines(client: Any, table: str, data: bytes, token: str | None = None) -> None:
+    """One JSONEachRow insert, synchronous, deduplicated by `token` also in the tables behind views."""
+    settings: dict[str, Any] = {
+        "async_insert": 0,
+        "input_format_skip_unknown_fields": 1,  # a newer producer's extra field is not an error
+        "deduplicate_blocks_in_dependent_materialized_views": 1,
+    }
+    if token is not None:
+        settings["insert_deduplication_token"] = token
+    client.raw_insert(table, None, data, settings=settings, fmt="JSONEachRow")
 
 
 @dataclass(slots=True)
@@ -68,10 +94,21 @@ class SinkStats:
     retries: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """A record in a batch, kept so that it can be dead-lettered as it came if its rows are rejected."""
+
+    tp: TopicPartition
+    offset: int
+    value: bytes
+    key: bytes | None
+    lines: Lines
+
+
 @dataclass(slots=True)
 class _Batch:
-    rows: list[Row] = field(default_factory=list)
-    sources: list[tuple[TopicPartition, int, bytes, bytes | None]] = field(default_factory=list)  # per row
+    rows: int = 0
+    sources: list[_Source] = field(default_factory=list)  # records with at least one row
     ranges: dict[TopicPartition, tuple[int, int]] = field(default_factory=dict)
     started_at: float = 0.0
 
@@ -119,7 +156,7 @@ class TableSink:
         """Records of one of this table's partitions, polled by whoever owns the consumer."""
         for record in records:
             self._add(tp, record.offset, record.value, record.key)
-            if len(self._batch.rows) >= self.settings.batch_rows:
+            if self._batch.rows >= self.settings.batch_rows:
                 self.flush()
 
     def flush_if_due(self) -> None:
@@ -132,8 +169,8 @@ class TableSink:
         self._batch = _Batch(started_at=self._clock())
         if not batch.ranges:
             return
-        if batch.rows:
-            self._insert_isolating_bad_rows(batch.rows, batch.sources, batch.token(self.spec.table))
+        if batch.sources:
+            self._insert_isolating_bad_records(batch.sources, batch.token(self.spec.table))
             self.stats.batches += 1
         self.consumer.commit(
             {tp: OffsetAndMetadata(last + 1, "", -1) for tp, (_, last) in batch.ranges.items()}
@@ -143,40 +180,37 @@ class TableSink:
         first, _ = self._batch.ranges.get(tp, (offset, offset))
         self._batch.ranges[tp] = (first, offset)
         try:
-            rows = self.spec.rows_of(value)
-        except (InvalidEvent, ValueError, TypeError, KeyError) as exc:
+            lines = self.spec.lines_of(value)
+        except (InvalidEvent, ValueError, TypeError, KeyError, msgspec.MsgspecError) as exc:
             self._dead_letter(value, key, tp, offset, "undecodable", str(exc))
             return
-        self._batch.rows.extend(rows)
-        self._batch.sources.extend((tp, offset, value, key) for _ in rows)
+        if lines.rows:
+            self._batch.rows += lines.rows
+            self._batch.sources.append(_Source(tp, offset, value, key, lines))
 
-    def _insert_isolating_bad_rows(self, rows: list[Row], sources: list[Any], token: str) -> None:
+    def _insert_isolating_bad_records(self, sources: list[_Source], token: str) -> None:
         try:
-            self._insert_with_retry(rows, token)
-            self.stats.rows_written += len(rows)
+            self._insert_with_retry(b"".join(s.lines.data for s in sources), token)
+            self.stats.rows_written += sum(s.lines.rows for s in sources)
         except WarehouseError as exc:
             if exc.retryable:
                 raise
-            if len(rows) == 1:
-                tp, offset, value, key = sources[0]
-                self._dead_letter(value, key, tp, offset, "sink_rejected", f"{self.spec.table}: {exc}")
+            if len(sources) == 1:
+                bad = sources[0]
+                reason = f"{self.spec.table}: {exc}"
+                self._dead_letter(bad.value, bad.key, bad.tp, bad.offset, "sink_rejected", reason)
                 return
-            half = len(rows) // 2
-            self._insert_isolating_bad_rows(rows[:half], sources[:half], f"{token}#a")
-            self._insert_isolating_bad_rows(rows[half:], sources[half:], f"{token}#b")
+            half = len(sources) // 2
+            self._insert_isolating_bad_records(sources[:half], f"{token}#a")
+            self._insert_isolating_bad_records(sources[half:], f"{token}#b")
 
-    def _insert_with_retry(self, rows: list[Row], token: str) -> None:
+    def _insert_with_retry(self, data: bytes, token: str) -> None:
         delay = self.settings.retry_initial_s
         paused = False
         try:
             while True:
                 try:
-                    self.client.insert(
-                        self.spec.table,
-                        rows,
-                        column_names=list(self.spec.columns),
-                        settings={"insert_deduplication_token": token, "async_insert": 0},
-                    )
+                    insert_lines(self.client, self.spec.insert_into, data, token)
                     return
                 except Exception as exc:  # the driver and chDB raise unrelated types: sorted just below
                     error = translate(exc, f"insert into {self.spec.table}")

@@ -12,6 +12,7 @@ from pulse.bench_process import run_process
 from pulse.bench_run import run_end_to_end
 from pulse.bench_sink import sink_runs
 from pulse.cli_support import Context, console, err_console, fail_cleanly, print_wide
+from pulse.local_kafka import LocalKafka
 
 
 @click.group(invoke_without_command=True)
@@ -43,9 +44,17 @@ def bench(
         "events/message", "events", "seconds", "events/s", "latency p50 ms", "latency p99 ms", "alert p50 ms",
         "alert p99 ms", "worker peak MB", "loader peak MB", title="end to end: replay into ClickHouse",
     )  # fmt: skip
+    broker = LocalKafka(settings.local_kafka, settings.state_dir).info()
+    broker_pid = (
+        broker.pid if broker is not None and broker.bootstrap == settings.kafka.bootstrap_servers else None
+    )
+    cpu_table = Table("events/message", "events", title="CPU seconds per process during the timed replay")
+    cpu_rows = []
     for batch, count in ((500, events), (1, single_events)):
         err_console.print(f"batch={batch}: {count:,} events through broker, worker and loader ...")
-        r = run_end_to_end(settings, batch, count, live_s, live_rate, partitions)
+        r = run_end_to_end(settings, batch, count, live_s, live_rate, partitions, broker_pid)
+        cpu_rows.append((str(batch), f"{count:,}", *(f"{spent:.2f}" for spent in r.cpu_s.values())))
+        cpu_names = list(r.cpu_s)
         err_console.print(f"batch={batch}: {r.events_per_s:,.0f} events/s")
         table.add_row(
             str(batch), f"{r.events:,}", f"{r.seconds:.2f}", f"{r.events_per_s:,.0f}", f"{r.latency_p50_ms:.0f}",
@@ -54,6 +63,11 @@ def bench(
             f"{r.peak_mb.get('the stream worker', float('nan')):.0f}", f"{r.peak_mb.get('the loader', float('nan')):.0f}",
         )  # fmt: skip
     print_wide(table)
+    for name in cpu_names:
+        cpu_table.add_column(name.removeprefix("the "))
+    for row in cpu_rows:
+        cpu_table.add_row(*row)
+    print_wide(cpu_table)
 
 
 @bench.command("ingest")

@@ -23,6 +23,7 @@ import msgspec
 
 from agents import EventPublisher, Simulator, SimulatorSettings, replay
 from pipeline.query_service import run_query
+from pulse.child_process import cpu_seconds
 from pulse.errors import PulseError
 from pulse.local_pipeline import LocalPipeline, RunOptions
 from pulse.settings import Settings
@@ -42,6 +43,7 @@ class EndToEndResult:
     alert_p50_ms: float | None
     alert_p99_ms: float | None
     peak_mb: dict[str, float]
+    cpu_s: dict[str, float]  # CPU seconds each process spent during the timed replay
 
     @property
     def events_per_s(self) -> float:
@@ -70,9 +72,24 @@ def _comment(i: int, now_ms: int, community: str) -> CanonicalEvent:
     )  # fmt: skip
 
 
+def _cpu_readings(pipeline: LocalPipeline, broker_pid: int | None) -> dict[str, float]:
+    readings = {child.name: child.cpu_s() for child in pipeline.children}
+    readings["the replay"] = time.process_time()
+    if broker_pid is not None:
+        readings["the broker"] = cpu_seconds(broker_pid)
+    return readings
+
+
 def run_end_to_end(
-    settings: Settings, batch_events: int, events: int, live_s: float, live_rate: float, partitions: int
+    settings: Settings,
+    batch_events: int,
+    events: int,
+    live_s: float,
+    live_rate: float,
+    partitions: int,
+    broker_pid: int | None = None,
 ) -> EndToEndResult:
+    """`broker_pid`: the local broker's process, for its CPU share (None: a broker elsewhere)."""
     run_id = f"bench-e2e-{int(time.time() * 1000)}-{batch_events}-"
     store = (settings.state_dir / "bench" / f"store-{run_id.rstrip('-')}").resolve()
     s = settings.model_copy(
@@ -99,12 +116,14 @@ def run_end_to_end(
         pipeline.wait_processed(timeout_s=180)
         pipeline.wait_loaded(timeout_s=180)
 
+        cpu_before = _cpu_readings(pipeline, broker_pid)
         started = time.perf_counter()
         with file.open("rb") as lines, EventPublisher(s.kafka, s.publisher, pipeline.topics) as publisher:
             replay(lines, publisher, source=str(file))
         pipeline.wait_processed(timeout_s=1800)
         pipeline.wait_loaded(timeout_s=1800)
         seconds = time.perf_counter() - started
+        cpu = {name: spent - cpu_before[name] for name, spent in _cpu_readings(pipeline, broker_pid).items()}
 
         live_from_ms = int(time.time() * 1000)
         sent = 0
@@ -153,4 +172,5 @@ def run_end_to_end(
         alert_p50_ms=float(alerts[0]) if alerts[2] else None,
         alert_p99_ms=float(alerts[1]) if alerts[2] else None,
         peak_mb=peaks,
+        cpu_s=cpu,
     )

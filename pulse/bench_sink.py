@@ -1,5 +1,5 @@
 """Sink benchmark: rows/s into the embedded engine through the sink's own path (record values turned
-into rows by the table's spec, one insert per batch with its deduplication token), for several batch
+into JSON rows by the table's spec, one JSONEachRow insert per batch with its deduplication token), for several batch
 sizes in the same run; the smallest size is the baseline. Kafka is left out on purpose: the loader's
 consumers are measured by the end-to-end benchmark, this one isolates the insert cost per batch size.
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from agents import Simulator, SimulatorSettings
 from pipeline import ClickHouseSettings, apply_migrations, connect
-from pipeline.sink import TableSpec
+from pipeline.sink import Lines, TableSpec, insert_lines
 from pipeline.tables import engagement_minute_spec, events_spec
 from schemas import encode_message
 from schemas.outputs import WindowValue, encode_outputs
@@ -69,19 +69,18 @@ def sink_runs(state_dir: Path, rows: int, batch_sizes: list[int]) -> list[SinkRe
 
 
 def _run(client: object, spec: TableSpec, values: list[bytes], batch_rows: int) -> SinkResult:
-    insert = client.insert  # type: ignore[attr-defined]
     written = 0
-    batch: list[object] = []
+    pending: list[Lines] = []
+    pending_rows = 0
     started = time.perf_counter()
     for n, value in enumerate(values):
-        batch.extend(spec.rows_of(value))
-        while len(batch) >= batch_rows:
-            chunk, batch = batch[:batch_rows], batch[batch_rows:]
-            token = f"{spec.table}:bench/{n}:{written}"
-            settings = {"insert_deduplication_token": token, "async_insert": 0}
-            insert(spec.table, chunk, column_names=list(spec.columns), settings=settings)
-            written += len(chunk)
-    if batch:
-        insert(spec.table, batch, column_names=list(spec.columns), settings={"async_insert": 0})
-        written += len(batch)
+        lines = spec.lines_of(value)
+        pending.append(lines)
+        pending_rows += lines.rows
+        if pending_rows >= batch_rows or n == len(values) - 1:
+            insert_lines(
+                client, spec.insert_into, b"".join(p.data for p in pending), f"{spec.table}:bench/{n}"
+            )
+            written += pending_rows
+            pending, pending_rows = [], 0
     return SinkResult(spec.table, batch_rows, written, time.perf_counter() - started)

@@ -32,6 +32,12 @@ def die_with_parent() -> None:
         sys.exit(f"{PARENT_PID_ENV}: the parent {expected} is gone")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, all its threads (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class PulseChild:
     """`python -m pulse <args>` with `env`; stdout and stderr appended to `log`."""
 
@@ -89,6 +95,9 @@ class PulseChild:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
         return float("nan")
+
+    def cpu_s(self) -> float:
+        return cpu_seconds(self._running().pid)
 
     def log_tail(self, chars: int = 3000) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""

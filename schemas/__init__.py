@@ -5,7 +5,7 @@ from schemas.connection import KafkaSettings
 from schemas.ddl import Migration, migrations
 from schemas.errors import InvalidEvent, SchemaError
 from schemas.event import AGE_BANDS, GENDERS, CanonicalEvent, EventType, parse_ts
-from schemas.validation import encode_event, parse_line, validate
+from schemas.validation import encode_event, encode_events, parse_line, validate
 from schemas.wire import (
     DLQ_CODE,
     DLQ_REASON,
@@ -14,6 +14,7 @@ from schemas.wire import (
     Rejected,
     Topics,
     dead_letter_headers,
+    decode_events,
     decode_message,
     encode_message,
 )
@@ -34,8 +35,10 @@ __all__ = [
     "SchemaError",
     "Topics",
     "dead_letter_headers",
+    "decode_events",
     "decode_message",
     "encode_event",
+    "encode_events",
     "encode_message",
     "migrations",
     "parse_line",

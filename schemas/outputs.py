@@ -112,7 +112,7 @@ _DECODER = msgspec.json.Decoder(Output)
 
 
 def encode_outputs(records: Iterable[Output]) -> bytes:
-    return b"".join(_ENCODER.encode(r) + b"\n" for r in records)
+    return _ENCODER.encode_lines(records)
 
 
 def decode_outputs(value: bytes) -> Iterator[Output]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import orjson
 import pytest
 from clickhouse_connect.driver.exceptions import OperationalError
 from kafka import KafkaConsumer, KafkaProducer
@@ -12,7 +13,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from agents import EventPublisher, PublisherSettings, Simulator, SimulatorSettings
 from pipeline import ClickHouseSettings, apply_migrations, connect
 from pipeline.errors import SinkStopped
-from pipeline.sink import SinkSettings, TableSink, TableSpec
+from pipeline.sink import Lines, SinkSettings, TableSink, TableSpec
 from pipeline.tables import events_spec
 from pulse.topics import ensure_topics
 from schemas import DLQ_CODE, KafkaSettings, Topics
@@ -27,12 +28,12 @@ class Unreachable:
         self.failures_left = failures
         self.attempts = 0
 
-    def insert(self, *args: Any, **kwargs: Any) -> Any:
+    def raw_insert(self, *args: Any, **kwargs: Any) -> Any:
         self.attempts += 1
         if self.failures_left > 0:
             self.failures_left -= 1
             raise OperationalError("Error HTTPConnectionPool(host='ch', port=8123): Connection refused")
-        return self.client.insert(*args, **kwargs)
+        return self.client.raw_insert(*args, **kwargs)
 
 
 @pytest.fixture
@@ -167,7 +168,8 @@ def test_rows_the_server_rejects_are_dead_lettered_and_the_rest_stored(
 ) -> None:
     client = connect(clickhouse)
     client.command(
-        "CREATE TABLE IF NOT EXISTS scores (name String, score UInt8) ENGINE = MergeTree ORDER BY name"
+        "CREATE TABLE IF NOT EXISTS scores (name String, score UInt32, CONSTRAINT sane CHECK score <= 100) "
+        "ENGINE = MergeTree ORDER BY name"
     )
     topic = topics.alerts
     producer = KafkaProducer(**kafka.client_config())
@@ -177,9 +179,9 @@ def test_rows_the_server_rejects_are_dead_lettered_and_the_rest_stored(
     producer.flush()
     producer.close()
 
-    def rows_of(value: bytes) -> list[tuple[str, Any]]:
+    def lines_of(value: bytes) -> Lines:
         name, score = value.decode().split(",")
-        return [(name, score)]
+        return Lines(1, orjson.dumps({"name": name, "score": score}) + b"\n")
 
     dead: list[tuple[bytes, Any, list[tuple[str, bytes]]]] = []
     consumer = KafkaConsumer(
@@ -189,9 +191,7 @@ def test_rows_the_server_rejects_are_dead_lettered_and_the_rest_stored(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    sink = TableSink(
-        TableSpec("scores", ("name", "score"), rows_of), consumer, client, lambda *a: dead.append(a)
-    )
+    sink = TableSink(TableSpec("scores", lines_of), consumer, client, lambda *a: dead.append(a))
     drain(sink)
     consumer.close()
     assert sorted(r[0] for r in client.query("SELECT name FROM scores").result_rows) == ["ann", "cid", "eve"]
