@@ -29,6 +29,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from pipeline.errors import NotifierKafkaError
+from pipeline.topic_metadata import known_partitions
 from schemas import KafkaSettings
 
 CATCH_UP_TIMEOUT_S = 60.0
@@ -73,7 +74,7 @@ class DeliveryLedger:
             finally:
                 admin.close()
             self._reader = KafkaConsumer(**self.kafka.client_config(), enable_auto_commit=False)
-            partitions = [TopicPartition(self.topic, p) for p in known_partitions(self._reader, self.topic)]
+            partitions = [TopicPartition(self.topic, p) for p in partitions_of(self._reader, self.topic)]
             self._reader.assign(partitions)
             self._reader.seek_to_beginning()
         except (KafkaError, OSError) as exc:
@@ -130,18 +131,11 @@ class DeliveryLedger:
             raise NotifierKafkaError(f"cannot write to the delivery ledger {self.topic}: {exc!r}") from exc
 
 
-def known_partitions(consumer: KafkaConsumer, topic: str, timeout_s: float = CATCH_UP_TIMEOUT_S) -> set[int]:
-    """The topic's partitions, once the client's metadata has them: a topic created a moment ago may not
-    be in it yet (and a group leader that assigns before it is would assign nothing for minutes)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = consumer.partitions_for_topic(topic)
-        if found:
-            return set(found)
-        if time.monotonic() > deadline:
-            raise NotifierKafkaError(f"topic {topic} does not exist (or has no partitions)")
-        consumer.topics()  # refreshes the metadata
-        time.sleep(0.1)
+def partitions_of(consumer: KafkaConsumer, topic: str, timeout_s: float = CATCH_UP_TIMEOUT_S) -> set[int]:
+    found = known_partitions(consumer, topic, timeout_s)
+    if not found:
+        raise NotifierKafkaError(f"topic {topic} does not exist (or has no partitions)")
+    return found
 
 
 def acknowledged(loop: asyncio.AbstractEventLoop, future: Any) -> asyncio.Future[None]:

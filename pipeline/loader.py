@@ -27,6 +27,7 @@ from kafka.errors import KafkaError
 
 from pipeline.errors import PipelineError, SinkStopped
 from pipeline.sink import SinkSettings, SinkStats, TableSink, TableSpec
+from pipeline.topic_metadata import known_partitions
 from schemas import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ class WarehouseLoader:
         self._thread: threading.Thread | None = None
         self._producer: KafkaProducer | None = None
         self.poll_timeout_ms = 200
+        self.topic_wait_s = 60.0
         self._consumer: KafkaConsumer | None = None
         self._table_of: dict[str, TableSink] = {}  # topic -> the sink of its table
 
@@ -97,13 +99,18 @@ class WarehouseLoader:
             if len(set(topics)) != len(topics):
                 raise PipelineError(f"a topic feeds two tables: {topics}")
             self._consumer = KafkaConsumer(
-                *topics,
                 **self.kafka.client_config(),
                 group_id=self.group,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
-                max_poll_records=self.settings.batch_rows,
+                max_poll_records=2_000,  # messages: each may hold hundreds of rows
             )
+            missing = [t for t in topics if not known_partitions(self._consumer, t, self.topic_wait_s)]
+            if missing:
+                raise PipelineError(
+                    f"the loader's topics do not exist (create them with `pulse topics`): {missing}"
+                )
+            self._consumer.subscribe(topics)  # only now: see pipeline.topic_metadata
             for route in self.routes:
                 sink = TableSink(
                     route.spec, self._consumer, self.client, self._dead_letter, self.settings,

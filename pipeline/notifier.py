@@ -41,7 +41,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, Offse
 from kafka.errors import KafkaError
 
 from pipeline.alert_messages import Digest, Notice, alerts_of, community_key
-from pipeline.delivery_ledger import DeliveryLedger, acknowledged, known_partitions
+from pipeline.delivery_ledger import DeliveryLedger, acknowledged, partitions_of
 from pipeline.delivery_offsets import OffsetBook, Token
 from pipeline.destination_outbox import Outbox, Outcome, Owed
 from pipeline.destinations import Destination
@@ -192,7 +192,7 @@ class Notifier:
                 auto_offset_reset=self.settings.start_from, session_timeout_ms=session_ms,
                 heartbeat_interval_ms=min(3_000, session_ms // 3), max_poll_records=500,
             )  # fmt: skip
-            known_partitions(self._consumer, self.topics.alerts)
+            partitions_of(self._consumer, self.topics.alerts)  # see pipeline.topic_metadata
             self._consumer.subscribe([self.topics.alerts], listener=self._rebalances)
         except (KafkaError, OSError) as exc:
             raise NotifierKafkaError(f"cannot reach Kafka at {self.kafka.bootstrap_servers}: {exc}") from exc
