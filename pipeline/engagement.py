@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import cast
 
 import msgspec
 
@@ -125,6 +126,7 @@ class EngagementBook:
         return min(active, default=0) - self.allowed_lateness_ms
 
     def add(self, event: CanonicalEvent, source: Source | None = None) -> Verdict:
+        # The hot path of the stream workers (every event passes here once): locals over attributes.
         kind = event.type
         if kind not in _COUNTED:
             return Verdict.IGNORED
@@ -132,44 +134,47 @@ class EngagementBook:
         ts = event.ts_ms
         minute = ts - ts % MINUTE_MS
         key = (*post, minute)
-        window = self._windows[post].get(minute)
+        minutes = self._windows[post]
+        window = minutes.get(minute)
         if source != self._source:
             self._source = source
             self._in_message.clear()
-        if (
-            source is not None
-            and window is not None
-            and window.applied.get(source[0], -1) >= source[1]
-            and key not in self._in_message
-        ):
-            self._touched.add(key)
-            return Verdict.REPLAYED
-        topic = "" if source is None else source[0]
+        if source is None:
+            topic = ""
+        else:
+            topic = source[0]
+            if (
+                window is not None
+                and window.applied.get(topic, -1) >= source[1]
+                and key not in self._in_message
+            ):
+                self._touched.add(key)
+                return Verdict.REPLAYED
         topic_max = self.max_event_ms_by_topic.get(topic, 0)
         if ts < topic_max - self.allowed_lateness_ms:
             self.late_events += 1
             return Verdict.LATE
         if window is None:
-            window = self._windows[post][minute] = MinuteWindow()
+            window = minutes[minute] = MinuteWindow()
         elif window.event_ids is None:  # closed, yet not late: the lateness setting was raised since
             window.engagers, window.event_ids = set(), set()
-        assert window.event_ids is not None and window.engagers is not None
-        if event.event_id in window.event_ids:  # a duplicate has the same time, so the same window
+        event_ids = cast(set[str], window.event_ids)  # both sets exist from here on
+        if event.event_id in event_ids:  # a duplicate has the same time, so the same window
             self.duplicate_events += 1
             return Verdict.DUPLICATE
-        window.event_ids.add(event.event_id)
-        if kind is EventType.LIKE:
+        event_ids.add(event.event_id)
+        if kind is _LIKE:
             window.likes += 1
-        elif kind is EventType.UNLIKE:
+        elif kind is _UNLIKE:
             window.unlikes += 1
-        elif kind is EventType.REPOST:
+        elif kind is _REPOST:
             window.reposts += 1
         else:
             window.comments += 1
-        if kind is not EventType.UNLIKE:
-            window.engagers.add(event.user_id)
+        if kind is not _UNLIKE:
+            cast(set[str], window.engagers).add(event.user_id)
         if source is not None:
-            window.applied[source[0]] = source[1]
+            window.applied[topic] = source[1]
             self._in_message.add(key)
         self._touched.add(key)
         self._changed.add(key)
@@ -288,3 +293,4 @@ def _encode(w: MinuteWindow) -> bytes:
 
 
 _COUNTED = frozenset({EventType.LIKE, EventType.UNLIKE, EventType.COMMENT, EventType.REPOST})
+_LIKE, _UNLIKE, _REPOST = EventType.LIKE, EventType.UNLIKE, EventType.REPOST

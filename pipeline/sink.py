@@ -45,7 +45,7 @@ class SinkSettings(BaseModel):
         pattern=r"^[A-Za-z0-9._-]{1,100}$",
         description="the loader's consumer group",
     )
-    batch_rows: int = Field(default=10_000, ge=1, le=1_000_000)
+    batch_rows: int = Field(default=50_000, ge=1, le=1_000_000)
     flush_interval_s: float = Field(default=1.0, gt=0, le=300)
     retry_initial_s: float = Field(default=0.5, gt=0, le=60)
     retry_max_s: float = Field(default=30.0, gt=0, le=600)

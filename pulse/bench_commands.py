@@ -9,7 +9,7 @@ from rich.table import Table
 
 from pulse.bench import ingest_runs
 from pulse.bench_process import run_process
-from pulse.bench_run import run_end_to_end
+from pulse.bench_run import python_speed_ms, run_end_to_end
 from pulse.bench_sink import sink_runs
 from pulse.cli_support import Context, console, err_console, fail_cleanly, print_wide
 from pulse.local_kafka import LocalKafka
@@ -25,10 +25,19 @@ from pulse.local_kafka import LocalKafka
 @click.option("--live-rate", type=click.FloatRange(10, 1e5), default=2_000, show_default=True,
               help="End to end: events/s of the live traffic.")  # fmt: skip
 @click.option("--partitions", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 16), default=1, show_default=True,
+              help="End to end: stream workers sharing the partitions (each also keeps a standby copy of the "
+                   "others' state unless PULSE_PROCESSOR__STANDBY_REPLICAS=0).")  # fmt: skip
 @click.pass_context
 @fail_cleanly
 def bench(
-    ctx: click.Context, events: int, single_events: int, live_s: float, live_rate: float, partitions: int
+    ctx: click.Context,
+    events: int,
+    single_events: int,
+    live_s: float,
+    live_rate: float,
+    partitions: int,
+    workers: int,
 ) -> None:
     """Benchmarks on the real broker; they print tables, they assert nothing.
 
@@ -48,12 +57,19 @@ def bench(
     broker_pid = (
         broker.pid if broker is not None and broker.bootstrap == settings.kafka.bootstrap_servers else None
     )
-    cpu_table = Table("events/message", "events", title="CPU seconds per process during the timed replay")
+    cpu_table = Table(
+        "events/message", "events", "read s", "processed s", "loaded s",
+        title="where the time went: when each stage was done, and CPU seconds per process meanwhile",
+    )  # fmt: skip
     cpu_rows = []
+    speed_before = python_speed_ms()
     for batch, count in ((500, events), (1, single_events)):
         err_console.print(f"batch={batch}: {count:,} events through broker, worker and loader ...")
-        r = run_end_to_end(settings, batch, count, live_s, live_rate, partitions, broker_pid)
-        cpu_rows.append((str(batch), f"{count:,}", *(f"{spent:.2f}" for spent in r.cpu_s.values())))
+        r = run_end_to_end(settings, batch, count, live_s, live_rate, partitions, workers, broker_pid)
+        cpu_rows.append(
+            (str(batch), f"{count:,}", *(f"{at:.2f}" for at in r.phases_s.values()),
+             *(f"{spent:.2f}" for spent in r.cpu_s.values()))
+        )  # fmt: skip
         cpu_names = list(r.cpu_s)
         err_console.print(f"batch={batch}: {r.events_per_s:,.0f} events/s")
         table.add_row(
@@ -64,10 +80,14 @@ def bench(
         )  # fmt: skip
     print_wide(table)
     for name in cpu_names:
-        cpu_table.add_column(name.removeprefix("the "))
+        cpu_table.add_column(f"{name.removeprefix('the ')} CPU s")
     for row in cpu_rows:
         cpu_table.add_row(*row)
     print_wide(cpu_table)
+    console.print(
+        f"{workers} stream worker(s), {partitions} partitions. Speed reference (sum(range(1000)) 1,000 times, "
+        f"best of 5; lower is faster): {speed_before:.1f} ms before the runs, {python_speed_ms():.1f} ms after."
+    )
 
 
 @bench.command("ingest")

@@ -44,10 +44,24 @@ class EndToEndResult:
     alert_p99_ms: float | None
     peak_mb: dict[str, float]
     cpu_s: dict[str, float]  # CPU seconds each process spent during the timed replay
+    phases_s: dict[str, float]  # seconds from the start until: the file was read, processed, loaded
 
     @property
     def events_per_s(self) -> float:
         return self.events / self.seconds
+
+
+def python_speed_ms() -> float:
+    """A fixed pure-Python workload, best of five: the figures above scale with it. The machines here
+    change speed by half from one hour to the next, so a run's figures are read against its own
+    reference (about 16 ms when a machine of this kind is quiet)."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(1_000):
+            sum(range(1000))
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
 
 
 def _recent_file(state_dir: Path, events: int) -> Path:
@@ -73,7 +87,10 @@ def _comment(i: int, now_ms: int, community: str) -> CanonicalEvent:
 
 
 def _cpu_readings(pipeline: LocalPipeline, broker_pid: int | None) -> dict[str, float]:
-    readings = {child.name: child.cpu_s() for child in pipeline.children}
+    """CPU seconds so far by process name (the stream workers summed)."""
+    readings: dict[str, float] = {}
+    for child in pipeline.children:
+        readings[child.name] = readings.get(child.name, 0.0) + child.cpu_s()
     readings["the replay"] = time.process_time()
     if broker_pid is not None:
         readings["the broker"] = cpu_seconds(broker_pid)
@@ -87,9 +104,11 @@ def run_end_to_end(
     live_s: float,
     live_rate: float,
     partitions: int,
+    workers: int = 1,
     broker_pid: int | None = None,
 ) -> EndToEndResult:
-    """`broker_pid`: the local broker's process, for its CPU share (None: a broker elsewhere)."""
+    """`workers` stream workers share the partitions; `broker_pid`: the local broker's process, for its
+    CPU share (None: a broker elsewhere)."""
     run_id = f"bench-e2e-{int(time.time() * 1000)}-{batch_events}-"
     store = (settings.state_dir / "bench" / f"store-{run_id.rstrip('-')}").resolve()
     s = settings.model_copy(
@@ -108,7 +127,7 @@ def run_end_to_end(
     )
     log_dir = settings.state_dir.resolve() / "bench" / run_id.rstrip("-")
     file = _recent_file(settings.state_dir, events)
-    pipeline = LocalPipeline(s, RunOptions(workers=1, notify=False), log_dir)
+    pipeline = LocalPipeline(s, RunOptions(workers=workers, notify=False), log_dir)
     pipeline.start()
     try:
         with EventPublisher(s.kafka, s.publisher, pipeline.topics) as publisher:  # warm-up: one comment
@@ -120,9 +139,12 @@ def run_end_to_end(
         started = time.perf_counter()
         with file.open("rb") as lines, EventPublisher(s.kafka, s.publisher, pipeline.topics) as publisher:
             replay(lines, publisher, source=str(file))
+        phases = {"read": time.perf_counter() - started}
         pipeline.wait_processed(timeout_s=1800)
+        phases["processed"] = time.perf_counter() - started
         pipeline.wait_loaded(timeout_s=1800)
         seconds = time.perf_counter() - started
+        phases["loaded"] = seconds
         cpu = {name: spent - cpu_before[name] for name, spent in _cpu_readings(pipeline, broker_pid).items()}
 
         live_from_ms = int(time.time() * 1000)
@@ -155,7 +177,9 @@ def run_end_to_end(
             f"WHERE community_id = '{SLA_COMMUNITY}' AND kind = 'unanswered_comment' GROUP BY alert_id)",
             open_store=False,
         ).rows[0]
-        peaks = {child.name: child.peak_mb() for child in pipeline.children}
+        peaks: dict[str, float] = {}  # the largest stream worker's
+        for child in pipeline.children:
+            peaks[child.name] = max(peaks.get(child.name, 0.0), child.peak_mb())
     finally:
         pipeline.stop()
         pipeline.delete_topics()
@@ -173,4 +197,5 @@ def run_end_to_end(
         alert_p99_ms=float(alerts[1]) if alerts[2] else None,
         peak_mb=peaks,
         cpu_s=cpu,
+        phases_s=phases,
     )

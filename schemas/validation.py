@@ -32,7 +32,6 @@ _CHOICES = {
     "gender": ", ".join(GENDERS),
 }
 _PATTERN_HINTS = {
-    "platform": "must be a lowercase name like 'vk' or 'telegram'",
     "country": "must be an ISO 3166 alpha-2 code like 'DE'",
 }
 
