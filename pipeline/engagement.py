@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from enum import StrEnum
+from operator import itemgetter
 from typing import cast
 
 import msgspec
@@ -83,8 +84,8 @@ class _WindowState(msgspec.Struct, array_like=True):
     unlikes: int
     comments: int
     reposts: int
-    engagers: list[str] | None
-    event_ids: list[str] | None
+    engagers: set[str] | None  # msgpack arrays
+    event_ids: set[str] | None
     closed_engagers: int
     applied: dict[str, int]
 
@@ -186,7 +187,7 @@ class EngagementBook:
     def drain_touched(self) -> list[WindowValue]:
         """Absolute values of every window changed (or re-read) since the last call, oldest first."""
         values = []
-        for platform, community, post_id, minute in sorted(self._touched, key=lambda k: (k[3], k[:3])):
+        for platform, community, post_id, minute in sorted(self._touched, key=_OLDEST_FIRST):
             w = self._windows[(platform, community, post_id)][minute]
             values.append(
                 WindowValue(
@@ -218,8 +219,7 @@ class EngagementBook:
         s = _STATE_DECODER.decode(state)
         window = MinuteWindow(
             s.likes, s.unlikes, s.comments, s.reposts,
-            None if s.engagers is None else set(s.engagers),
-            None if s.event_ids is None else set(s.event_ids),
+            s.engagers, s.event_ids,
             s.closed_engagers, s.applied,
         )  # fmt: skip
         self._windows[key[:3]][key[3]] = window
@@ -284,8 +284,8 @@ def _encode(w: MinuteWindow) -> bytes:
             w.unlikes,
             w.comments,
             w.reposts,
-            None if w.engagers is None else list(w.engagers),
-            None if w.event_ids is None else list(w.event_ids),
+            w.engagers,  # sets encode as arrays: no copy to a list
+            w.event_ids,
             w.closed_engagers,
             w.applied,
         )
@@ -294,3 +294,4 @@ def _encode(w: MinuteWindow) -> bytes:
 
 _COUNTED = frozenset({EventType.LIKE, EventType.UNLIKE, EventType.COMMENT, EventType.REPOST})
 _LIKE, _UNLIKE, _REPOST = EventType.LIKE, EventType.UNLIKE, EventType.REPOST
+_OLDEST_FIRST = itemgetter(3, 0, 1, 2)  # a window key by (minute, platform, community, post)

@@ -80,6 +80,11 @@ def insert_lines(client: Any, table: str, data: bytes, token: str | None = None)
         "async_insert": 0,
         "input_format_skip_unknown_fields": 1,  # a newer producer's extra field is not an error
         "deduplicate_blocks_in_dependent_materialized_views": 1,
+        # The least CPU per row, measured on 200k events in 50k-row inserts (embedded engine): parsing
+        # one block on one thread, and not collapsing replays within a block at insert time (FINAL and
+        # merges collapse them anyway): 1.0 s -> 0.7 s.
+        "input_format_parallel_parsing": 0,
+        "optimize_on_insert": 0,
     }
     if token is not None:
         settings["insert_deduplication_token"] = token
