@@ -28,6 +28,9 @@ from pulse.local_kafka import LocalKafka
 @click.option("--workers", type=click.IntRange(1, 16), default=1, show_default=True,
               help="End to end: stream workers sharing the partitions (each also keeps a standby copy of the "
                    "others' state unless PULSE_PROCESSOR__STANDBY_REPLICAS=0).")  # fmt: skip
+@click.option("--repeat", type=click.IntRange(1, 20), default=1, show_default=True,
+              help="End to end: batched runs, a row each (these machines' speed drifts by a third within "
+                   "minutes: compare medians).")  # fmt: skip
 @click.pass_context
 @fail_cleanly
 def bench(
@@ -38,6 +41,7 @@ def bench(
     live_rate: float,
     partitions: int,
     workers: int,
+    repeat: int,
 ) -> None:
     """Benchmarks on the real broker; they print tables, they assert nothing.
 
@@ -63,7 +67,7 @@ def bench(
     )  # fmt: skip
     cpu_rows = []
     speed_before = python_speed_ms()
-    for batch, count in ((500, events), (1, single_events)):
+    for batch, count in [*[(500, events)] * repeat, (1, single_events)]:
         err_console.print(f"batch={batch}: {count:,} events through broker, worker and loader ...")
         r = run_end_to_end(settings, batch, count, live_s, live_rate, partitions, workers, broker_pid)
         cpu_rows.append(
