@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+from kafka.errors import KafkaError
 from pydantic import BaseModel, Field
 
 from pipeline.errors import SinkStopped, WarehouseError
@@ -97,6 +98,7 @@ class SinkStats:
     batches: int = 0
     dead_letters: int = 0
     retries: int = 0
+    commit_failures: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +147,7 @@ class TableSink:
         self._clock = clock
         self._sleep = sleep
         self._batch = _Batch(started_at=clock())
+        self._uncommitted: dict[TopicPartition, int] = {}  # stored rows whose offsets a commit refused
 
     def run(self, should_stop: Callable[[], bool], poll_timeout_ms: int = 200) -> None:
         while not should_stop():
@@ -165,21 +168,35 @@ class TableSink:
                 self.flush()
 
     def flush_if_due(self) -> None:
-        if self._batch.ranges and self._clock() - self._batch.started_at >= self.settings.flush_interval_s:
+        pending = self._batch.ranges or self._uncommitted
+        if pending and self._clock() - self._batch.started_at >= self.settings.flush_interval_s:
             self.flush()
 
     def flush(self) -> None:
         """Inserts the pending batch (retrying transient errors), then commits its offsets."""
         batch = self._batch
         self._batch = _Batch(started_at=self._clock())
-        if not batch.ranges:
+        if not batch.ranges and not self._uncommitted:
             return
         if batch.sources:
             self._insert_isolating_bad_records(batch.sources, batch.token(self.spec.table))
             self.stats.batches += 1
-        self.consumer.commit(
-            {tp: OffsetAndMetadata(last + 1, "", -1) for tp, (_, last) in batch.ranges.items()}
-        )
+        offsets = dict(self._uncommitted)
+        for tp, (_, last) in batch.ranges.items():
+            offsets[tp] = max(offsets.get(tp, 0), last + 1)
+        try:
+            self.consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()})
+            self._uncommitted = {}
+        except KafkaError as exc:
+            # Seen: RebalanceInProgress at start-up. The rows are stored, so the offsets are kept and
+            # committed with the next flush; after a rebalance (which rewinds to the committed offsets) the
+            # rows may be read and stored again, which FINAL collapses. Not a reason to stop loading.
+            self._uncommitted = offsets
+            self.stats.commit_failures += 1
+            log.warning(
+                "offset commit failed, kept for the next flush",
+                extra={"table": self.spec.table, "error": str(exc)},
+            )
 
     def _add(self, tp: TopicPartition, offset: int, value: bytes, key: bytes | None) -> None:
         first, _ = self._batch.ranges.get(tp, (offset, offset))

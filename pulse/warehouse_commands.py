@@ -83,7 +83,7 @@ def sink(obj: Context, dsn: str | None, batch_rows: int | None) -> None:
     for table, stats in loader.stats().items():
         err_console.print(
             f"{table}: {stats.rows_written} rows in {stats.batches} inserts, {stats.retries} retries, "
-            f"{stats.dead_letters} dead letters"
+            f"{stats.dead_letters} dead letters, {stats.commit_failures} refused commits"
         )
 
 

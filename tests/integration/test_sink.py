@@ -9,6 +9,7 @@ import orjson
 import pytest
 from clickhouse_connect.driver.exceptions import OperationalError
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import RebalanceInProgressError
 
 from agents import EventPublisher, PublisherSettings, Simulator, SimulatorSettings
 from pipeline import ClickHouseSettings, apply_migrations, connect
@@ -121,6 +122,38 @@ def test_crash_before_commit_replays_without_doubling(
     consumer.close()
     assert replayed.stats.rows_written == 600
     assert stored_ids(client) == expected, "FINAL shows each event once"
+
+
+def test_a_commit_refused_by_a_rebalance_does_not_stop_the_sink(
+    kafka: KafkaSettings, topics: Topics, clickhouse: ClickHouseSettings, unique: str
+) -> None:
+    """Seen in CI: the group rebalanced at start-up and the loader's first commit raised. The rows are
+    stored and a later flush commits past them."""
+    expected = produce_events(kafka, topics, 1000)
+    client = connect(clickhouse)
+    apply_migrations(client)
+    consumer = consumer_for(kafka, topics, f"rebalanced-{unique}")
+    commit, refused = consumer.commit, []
+
+    def commit_once_refused(*args: Any, **kwargs: Any) -> Any:
+        if not refused:
+            refused.append(args)
+            raise RebalanceInProgressError(
+                "Offset commit cannot be completed since the consumer is rebalancing"
+            )
+        return commit(*args, **kwargs)
+
+    consumer.commit = commit_once_refused  # type: ignore[method-assign]
+    sink = TableSink(events_spec(), consumer, client, lambda *a: None, SinkSettings(batch_rows=300))
+    drain(sink)
+    consumer.close()
+    assert sink.stats.commit_failures == 1 and refused
+    assert stored_ids(client) == expected
+    again = consumer_for(kafka, topics, f"rebalanced-{unique}")
+    second = TableSink(events_spec(), again, client, lambda *a: None)
+    drain(second)
+    again.close()
+    assert second.stats.rows_written == 0, "the later commits covered the batch whose commit was refused"
 
 
 def test_unreachable_target_is_retried_with_the_same_batch(
