@@ -28,6 +28,8 @@ from pulse.local_kafka import LocalKafka
 @click.option("--workers", type=click.IntRange(1, 16), default=1, show_default=True,
               help="End to end: stream workers sharing the partitions (each also keeps a standby copy of the "
                    "others' state unless PULSE_PROCESSOR__STANDBY_REPLICAS=0).")  # fmt: skip
+@click.option("--batch-events", type=click.IntRange(2, 100_000), default=None,
+              help="End to end: events per batched message [default: the publisher's, PULSE_PUBLISHER__BATCH_EVENTS].")  # fmt: skip
 @click.option("--repeat", type=click.IntRange(1, 20), default=1, show_default=True,
               help="End to end: batched runs, a row each (these machines' speed drifts by a third within "
                    "minutes: compare medians).")  # fmt: skip
@@ -41,6 +43,7 @@ def bench(
     live_rate: float,
     partitions: int,
     workers: int,
+    batch_events: int | None,
     repeat: int,
 ) -> None:
     """Benchmarks on the real broker; they print tables, they assert nothing.
@@ -48,7 +51,7 @@ def bench(
     Without a subcommand: the whole pipeline end to end (broker, stream worker, loader into a fresh
     embedded store) on the replay path: events/s until every event is a row in ClickHouse, latency from
     record timestamp to row, alert latency from the SLA deadline to the alert's row, peak memory per
-    process; batched messages (500 events) against one event per message, same run. The subcommands
+    process; batched messages (the publisher's batch size) against one event per message, same run. The subcommands
     measure the parts."""
     if ctx.invoked_subcommand is not None:
         return
@@ -67,7 +70,8 @@ def bench(
     )  # fmt: skip
     cpu_rows = []
     speed_before = python_speed_ms()
-    for batch, count in [*[(500, events)] * repeat, (1, single_events)]:
+    batched = batch_events or settings.publisher.batch_events
+    for batch, count in [*[(batched, events)] * repeat, (1, single_events)]:
         err_console.print(f"batch={batch}: {count:,} events through broker, worker and loader ...")
         r = run_end_to_end(settings, batch, count, live_s, live_rate, partitions, workers, broker_pid)
         cpu_rows.append(
