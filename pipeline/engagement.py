@@ -22,6 +22,7 @@ passes its end); after that only the counts stay, for the rolling totals, and a 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
 from operator import itemgetter
@@ -34,6 +35,7 @@ from schemas.outputs import RollingValue, SpanTotals, WindowValue
 
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
+UNSEEN_TOPIC_HOLD_MS = 3_600_000
 ROLLING_SPANS_MS = {"5m": 5 * MINUTE_MS, "1h": 60 * MINUTE_MS, "24h": DAY_MS}
 # Engagement score weights: a repost spreads the post, a comment is effort, a like is a tap.
 SCORE_WEIGHTS = {"likes": 1.0, "comments": 2.0, "reposts": 3.0}
@@ -118,13 +120,19 @@ class EngagementBook:
         """The newest watermark of the source topics: events older than theirs are late."""
         return self.max_event_ms - self.allowed_lateness_ms
 
-    @property
-    def closing_ms(self) -> int:
+    def closing_ms(self, input_topics: Collection[str] = ()) -> int:
         """Windows ending at or before this can no longer change: the slowest active topic's watermark.
-        A topic a day behind the others (a trickle, or none at all lately) does not hold windows open."""
+        A topic a day behind the others (a trickle, or none at all lately) does not hold windows open.
+        One of `input_topics` never seen yet holds them for `UNSEEN_TOPIC_HOLD_MS` of event time: its first
+        events may belong to any recent window, and a closed window has dropped the sets that count its
+        engagers exactly (seen: likes read first, a tick closed their windows, then the same minutes'
+        comments reopened them with empty sets). Bounded, because a topic may never have events here."""
         newest = self.max_event_ms
         active = [ts for ts in self.max_event_ms_by_topic.values() if ts >= newest - DAY_MS]
-        return min(active, default=0) - self.allowed_lateness_ms
+        closing = min(active, default=0)
+        if any(topic not in self.max_event_ms_by_topic for topic in input_topics):
+            closing = min(closing, newest - UNSEEN_TOPIC_HOLD_MS)
+        return closing - self.allowed_lateness_ms
 
     def add(self, event: CanonicalEvent, source: Source | None = None) -> Verdict:
         # The hot path of the stream workers (every event passes here once): locals over attributes.
@@ -224,10 +232,10 @@ class EngagementBook:
         )  # fmt: skip
         self._windows[key[:3]][key[3]] = window
 
-    def close_passed(self) -> None:
+    def close_passed(self, input_topics: Collection[str] = ()) -> None:
         """Closes the windows the slowest topic's watermark has passed (frees their sets). Closing is not
         persisted: after `restore()` and the watermarks, this closes the restored windows again."""
-        closing = self.closing_ms
+        closing = self.closing_ms(input_topics)
         for minutes in self._windows.values():
             for minute, window in minutes.items():
                 if window.event_ids is not None and minute + MINUTE_MS <= closing:
@@ -260,9 +268,9 @@ class EngagementBook:
             )
         return totals
 
-    def evict(self) -> None:
-        """Closes windows the watermark has passed and forgets those a day older than that."""
-        self.close_passed()
+    def evict(self, input_topics: Collection[str] = ()) -> None:
+        """Closes windows the watermark has passed (see `closing_ms`) and forgets those a day older."""
+        self.close_passed(input_topics)
         horizon = self.watermark_ms - DAY_MS
         for post in list(self._windows):
             minutes = self._windows[post]

@@ -16,7 +16,7 @@ ahead in their own topic can therefore never fire an alert whose reply is still 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -84,8 +84,9 @@ class PartitionProcessor:
         self._counters = _Counters()
         self._resumed: set[str] = set()  # topics read at least once since this processor began
 
-    def restore(self, entries: Iterable[tuple[bytes, bytes]]) -> int:
-        """Takes back the persisted state of this partition (entries of other partitions are skipped)."""
+    def restore(self, entries: Iterable[tuple[bytes, bytes]], input_topics: Collection[str] = ()) -> int:
+        """Takes back the persisted state of this partition (entries of other partitions are skipped).
+        `input_topics`: the topics whose events it counts (see `EngagementBook.closing_ms`)."""
         restored = 0
         for raw_key, value in entries:
             key = _KEY_DECODER.decode(raw_key)
@@ -101,7 +102,7 @@ class PartitionProcessor:
             restored += 1
         c = self._counters
         self.engagement.max_event_ms_by_topic = dict(c.max_event_ms_by_topic)
-        self.engagement.close_passed()
+        self.engagement.close_passed(input_topics)
         self.engagement.late_events, self.engagement.duplicate_events = c.late_events, c.duplicate_events
         self.sla_clock.max_event_ms, self.sla_clock.anchor_wall_ms = c.sla_event_ms, c.sla_anchor_wall_ms
         return restored
@@ -130,12 +131,20 @@ class PartitionProcessor:
         self._persist(effects)
         return effects
 
-    def tick(self, topic: str, offset: int, wall_ms: int, end_of_input_ms: int | None = None) -> Effects:
+    def tick(
+        self,
+        topic: str,
+        offset: int,
+        wall_ms: int,
+        end_of_input_ms: int | None = None,
+        input_topics: Collection[str] = (),
+    ) -> Effects:
         """The wall clock moved: fire what is due on a live stream, publish rolling totals and counters.
 
         `end_of_input_ms`: the newest event time of the whole input, sent when a bounded input (a replayed
         file) has been read. Each partition's clock only sees its own comments; this brings every
-        partition to the stream's time, so every deadline the input passed is judged, in any partition."""
+        partition to the stream's time, so every deadline the input passed is judged, in any partition.
+        `input_topics`: the topics whose events it counts (see `EngagementBook.closing_ms`)."""
         effects = Effects()
         self._resume(topic, offset, effects)
         if end_of_input_ms is not None:
@@ -148,7 +157,7 @@ class PartitionProcessor:
         c = self._counters
         event_now = max(self.engagement.max_event_ms, self.sla_clock.max_event_ms)
         if event_now - c.evicted_at_ms >= self.rules.evict_every_ms:
-            self.engagement.evict()
+            self.engagement.evict(input_topics)
             self.sla.evict(self.sla_clock.max_event_ms)
             c.evicted_at_ms = event_now
         self._persist(effects)

@@ -169,6 +169,7 @@ def build_app(
     assert isinstance(producer, _IdempotentProducer)
     processors: dict[int, PartitionProcessor] = {}
     processed: dict[tuple[str, int], int] = {}  # (input topic, partition) -> last offset processed
+    inputs = (topics.likes, topics.comments, topics.reposts)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget(sender: Any, revoked: set[Any], **_: Any) -> None:
@@ -214,12 +215,12 @@ def build_app(
             processor = processors.get(message.partition)
             if processor is None:
                 processor = PartitionProcessor(message.partition, rules)
-                restored = processor.restore(state.items())
+                restored = processor.restore(state.items(), inputs)
                 processors[message.partition] = processor
                 log.info("partition %d: resumed with %d state entries", message.partition, restored)
             if message.topic == topics.ticks:
                 end_of_input = _end_of_input(message.value)
-                effects = processor.tick(message.topic, message.offset, wall_clock(), end_of_input)
+                effects = processor.tick(message.topic, message.offset, wall_clock(), end_of_input, inputs)
             else:
                 effects = processor.process(message.topic, message.offset, message.value, wall_clock())
             await carry_out(effects, message)

@@ -157,3 +157,28 @@ def test_the_end_of_a_bounded_input_judges_deadlines_no_comment_of_this_partitio
     effects = processor.tick(TOPICS.ticks, 1, WALL_MS, end_of_input_ms=ts + 600_000)
     assert sorted(a.kind.value for a in effects.alerts) == ["at_risk", "unanswered_comment"]
     assert processor.tick(TOPICS.ticks, 2, WALL_MS, end_of_input_ms=ts).alerts == [], "time never goes back"
+
+
+def test_windows_stay_open_while_an_input_topic_has_never_been_seen() -> None:
+    """Likes read first, a tick, then the same minute's comments: the window must still count its
+    engagers exactly (seen before this was fixed: the tick closed it and the comments reopened it empty)."""
+    from schemas import CanonicalEvent
+
+    minute = 1_795_000_020_000 - 1_795_000_020_000 % 60_000
+    likes = [CanonicalEvent(f"l{i}", "like", "vk", "g1", "p1", f"u{i}", minute + i * 1000) for i in range(3)]
+    later = CanonicalEvent("l9", "like", "vk", "g1", "p1", "u9", minute + 10 * 60_000)  # moves the watermark
+    comment = CanonicalEvent(
+        "c1", "comment", "vk", "g1", "p1", "u0", minute + 5_000, comment_id="m1", text="hi"
+    )
+
+    def minute_value(inputs: tuple[str, ...]) -> WindowValue:
+        processor = PartitionProcessor(0, RULES)
+        processor.process(TOPICS.likes, 0, encode_message([*likes, later]), WALL_MS)
+        processor.tick(TOPICS.ticks, 0, WALL_MS, input_topics=inputs)
+        effects = processor.process(TOPICS.comments, 0, encode_message([comment]), WALL_MS)
+        return next(w for w in effects.windows if w.minute_ms == minute)
+
+    held = minute_value((TOPICS.likes, TOPICS.comments, TOPICS.reposts))
+    assert (held.likes, held.comments, held.unique_engagers) == (3, 1, 3), "u0 liked and commented: 3 people"
+    closed = minute_value(())  # no topic to wait for: the tick closes the window, as before
+    assert (closed.likes, closed.comments) == (3, 1)
