@@ -40,10 +40,6 @@ class SerializedClient:
         self.client = client
         self.lock = threading.Lock()
 
-    def insert(self, *args: Any, **kwargs: Any) -> Any:
-        with self.lock:
-            return self.client.insert(*args, **kwargs)
-
     def raw_insert(self, *args: Any, **kwargs: Any) -> Any:
         with self.lock:
             return self.client.raw_insert(*args, **kwargs)

@@ -117,7 +117,7 @@ class CommentSlaBook:
     @property
     def waiting(self) -> int:
         """Comments whose clock still runs (not answered, not deleted), breached or not."""
-        return sum(1 for c in self._clocks.values() if c.answered_at_ms is None and not c.cancelled)  # c.open
+        return sum(1 for c in self._clocks.values() if c.open)
 
     def on_event(self, event: CanonicalEvent, source: Source = _NO_SOURCE) -> SlaOutcome:
         outcome = SlaOutcome()

@@ -9,11 +9,9 @@ The `*_COLUMNS` are the stored columns, for code that writes rows directly (test
 
 from __future__ import annotations
 
-import msgspec
-
 from pipeline.sink import Lines, TableSpec
-from schemas import CanonicalEvent, Topics, decode_events
-from schemas.outputs import Alert, Output, SlaRecord, WindowValue, decode_outputs
+from schemas import CanonicalEvent, Topics, decode_events, encode_events
+from schemas.outputs import Alert, Output, SlaRecord, WindowValue, decode_outputs, encode_outputs
 
 EVENT_COLUMNS = (*CanonicalEvent.__struct_fields__, "ingested_at")
 ENGAGEMENT_COLUMNS = (
@@ -58,8 +56,6 @@ ALERT_COLUMNS = (
     "response_seconds",
 )
 
-_ENCODER = msgspec.json.Encoder()
-
 
 def events_spec() -> TableSpec:
     """Raw canonical events into `events`, through `events_input`. Lines that break the contract are left
@@ -68,7 +64,7 @@ def events_spec() -> TableSpec:
 
     def lines_of(value: bytes) -> Lines:
         events, _ = decode_events(value)
-        return Lines(len(events), _ENCODER.encode_lines(events))
+        return Lines(len(events), encode_events(events))
 
     return TableSpec("events", lines_of, "events_input")
 
@@ -79,7 +75,7 @@ def _outputs_spec(table: str, kind: type[Output]) -> TableSpec:
 
     def lines_of(value: bytes) -> Lines:
         records = [r for r in decode_outputs(value) if isinstance(r, kind)]
-        return Lines(len(records), _ENCODER.encode_lines(records))
+        return Lines(len(records), encode_outputs(records))
 
     return TableSpec(table, lines_of, f"{table}_input")
 
