@@ -100,6 +100,10 @@ class _ProcessedAckConsumer(AIOKafkaConsumer):
 
 
 class _PulseApp(faust.App):
+    def _create_directories(self) -> None:
+        """None: the table lives in memory (and its changelog), so nothing is written to disk, and faust's
+        `<app id>-data/v1/tables` directories would only pile up in the worker's working directory."""
+
     def _new_producer(self) -> ProducerT:
         return _IdempotentProducer(self.transport, loop=self.loop, beacon=self.beacon)
 

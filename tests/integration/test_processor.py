@@ -124,6 +124,7 @@ def test_known_sequence_gives_exact_windows_alerts_and_response_times(
     finally:
         code = worker.stop()
     assert code == 0, worker.log.read_text()[-3000:]
+    assert not Path(f"{worker.app_id}-data").exists(), "the in-memory table left a data directory behind"
     windows = {}
     for out in worker.outputs(worker.topics.engagement):
         if isinstance(out, WindowValue):
