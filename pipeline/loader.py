@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -148,14 +149,23 @@ class WarehouseLoader:
 
     def _run(self) -> None:
         sink: TableSink | None = None
-        assert self._consumer is not None
+        consumer = self._consumer
+        assert consumer is not None
+        progress = _Progress(self.settings.progress_log_interval_s)
         try:
             while not self._stop.is_set():
-                for tp, records in self._consumer.poll(timeout_ms=self.poll_timeout_ms).items():
+                started = time.monotonic()
+                polled = consumer.poll(timeout_ms=self.poll_timeout_ms)
+                progress.polled(started, bool(polled))
+                started = time.monotonic()
+                for tp, records in polled.items():
                     sink = self._table_of[tp.topic]
                     sink.take(tp, records)
                 for sink in self.sinks.values():
                     sink.flush_if_due()
+                progress.worked(started)
+                if progress.due():
+                    progress.log(len(consumer.assignment()), self.sinks)
             for sink in self.sinks.values():
                 sink.flush()
         except SinkStopped as exc:  # not a failure: the batch is read again on the next start
@@ -169,3 +179,44 @@ class WarehouseLoader:
     def _dead_letter(self, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]]) -> None:
         assert self._producer is not None
         self._producer.send(self.dead_letter_topic, value=value, key=key, headers=headers).get(timeout=60)
+
+
+class _Progress:
+    """What the loader logs every `interval_s`: enough to tell a loader that stalls in a poll, in an insert
+    or in a commit from one that has nothing assigned or nothing to read."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._logged_at = self._records_at = time.monotonic()
+        self._slowest_poll_s = self._slowest_work_s = 0.0
+
+    def polled(self, started: float, got_records: bool) -> None:
+        now = time.monotonic()
+        self._slowest_poll_s = max(self._slowest_poll_s, now - started)
+        if got_records:
+            self._records_at = now
+
+    def worked(self, started: float) -> None:
+        self._slowest_work_s = max(self._slowest_work_s, time.monotonic() - started)
+
+    def due(self) -> bool:
+        return time.monotonic() - self._logged_at >= self.interval_s
+
+    def log(self, assigned: int, sinks: dict[str, TableSink]) -> None:
+        now = time.monotonic()
+        tables = "; ".join(
+            f"{table} {sink.stats.rows_written} rows in {sink.stats.batches} inserts, {sink.pending_rows} pending"
+            + (
+                f", {sink.uncommitted_partitions} partitions awaiting a commit"
+                if sink.uncommitted_partitions
+                else ""
+            )
+            for table, sink in sinks.items()
+        )
+        log.info(
+            "progress: %d partitions assigned; %s; last records %.1f s ago; slowest poll %.2f s, "
+            "slowest insert and commit %.2f s",
+            assigned, tables, now - self._records_at, self._slowest_poll_s, self._slowest_work_s,
+        )  # fmt: skip
+        self._logged_at = now
+        self._slowest_poll_s = self._slowest_work_s = 0.0

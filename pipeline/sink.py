@@ -50,6 +50,12 @@ class SinkSettings(BaseModel):
     flush_interval_s: float = Field(default=1.0, gt=0, le=300)
     retry_initial_s: float = Field(default=0.5, gt=0, le=60)
     retry_max_s: float = Field(default=30.0, gt=0, le=600)
+    progress_log_interval_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3_600,
+        description="how often the loader logs its assignment, rows per table and its slowest calls",
+    )
 
 
 class Lines(NamedTuple):
@@ -166,6 +172,16 @@ class TableSink:
             self._add(tp, record.offset, record.value, record.key)
             if self._batch.rows >= self.settings.batch_rows:
                 self.flush()
+
+    @property
+    def pending_rows(self) -> int:
+        """Rows taken and not yet inserted."""
+        return self._batch.rows
+
+    @property
+    def uncommitted_partitions(self) -> int:
+        """Partitions whose stored rows wait for a commit a broker refused."""
+        return len(self._uncommitted)
 
     def flush_if_due(self) -> None:
         pending = self._batch.ranges or self._uncommitted

@@ -48,6 +48,7 @@ class LocalPipeline:
         self.sink_group = settings.sink.group
         self.workers: list[WorkerProcess] = []
         self.children: list[PulseChild] = []
+        self.loader: PulseChild | None = None
 
     def child_env(self) -> dict[str, str]:
         """The resolved settings for the children, as their environment (one source of truth: ours)."""
@@ -96,7 +97,8 @@ class LocalPipeline:
             )  # fmt: skip
             self.workers.append(worker)
             self.children.append(worker)
-        self.children.append(PulseChild("the loader", ["sink"], env, self.log_dir / "sink.log"))
+        self.loader = PulseChild("the loader", ["sink"], env, self.log_dir / "sink.log")
+        self.children.append(self.loader)
         if self.options.notify:
             self.children.append(PulseChild("the notifier", ["notify"], env, self.log_dir / "notify.log"))
         if self.options.webhooks:
@@ -155,7 +157,11 @@ class LocalPipeline:
 
     def wait_loaded(self, timeout_s: float) -> None:
         sources = [topic for _, topics in sink_routes(self.topics) for topic in topics]
-        wait_committed(self.kafka, self.sink_group, sources, timeout_s, "the loader", self.check)
+        try:
+            wait_committed(self.kafka, self.sink_group, sources, timeout_s, "the loader", self.check)
+        except TopicError as exc:
+            tail = self.loader.log_tail() if self.loader is not None else ""
+            raise TopicError(f"{exc}; {tail}") from exc
         served = address_file(self.settings.clickhouse)
         deadline = time.monotonic() + 60
         while served is not None and not served.exists():  # queries go through the loader, never around it
