@@ -200,10 +200,11 @@ class LocalKafka:
     def _format_storage(self) -> None:
         id_file = self.home / "cluster-id"
         if not id_file.exists():
-            id_file.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22])
+            id_file.write_text(new_cluster_id())
         command = self._java(
             "kafka.tools.StorageTool", "format", "--standalone", "--ignore-formatted",
-            "-t", id_file.read_text().strip(), "-c", str(self.home / "server.properties"),
+            # `=`: an id starting with "-" (older state dirs may hold one) is not read as an option.
+            f"--cluster-id={id_file.read_text().strip()}", "-c", str(self.home / "server.properties"),
         )  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
@@ -298,3 +299,13 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def new_cluster_id() -> str:
+    """A random cluster id as Kafka writes them (22 URL-safe base64 characters), never starting with "-":
+    Kafka's own generator avoids those too, since command-line tools would read one as an option (seen: one
+    fresh broker in 64 failed to format with "argument --cluster-id/-t: expected one argument")."""
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22]
+        if not candidate.startswith("-"):
+            return candidate
