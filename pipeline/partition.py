@@ -1,9 +1,18 @@
 """Everything one input partition's processing decides, as plain logic: what to emit and what to persist.
 
 The faust agent (`pipeline.processor`) is a thin loop around this: it hands each Kafka message (or tick)
-to the `PartitionProcessor` of its partition and carries out the returned `Effects` (send the outputs,
-write the state entries to the changelogged table, dead-letter the rejected lines). No faust, no I/O
-here, so the whole behaviour, restarts included, is unit-testable.
+of a batch to the `PartitionProcessor` of its partition, then asks each of those processors to `settle()`
+the batch, and carries out the returned `Effects` (send the outputs, write the state entries to the
+changelogged table, dead-letter the rejected lines). No faust, no I/O here, so the whole behaviour,
+restarts included, is unit-testable.
+
+Per message: alerts, SLA records and rejected lines (what someone waits for). Per batch (`settle()`): the
+windows the batch touched, each once with its absolute value, and the state it changed, each key once. A
+busy window is touched by many messages in a row, and its state holds every event id it counted, so
+writing it once per batch instead of once per message is most of the changelog's bytes (measured on the
+end-to-end bench's 300k events: 26k window writes with one message per batch, 7.7k with 16). The offsets
+of a batch's messages may be committed only after its settled state was sent (the agent acks them after
+carrying out `settle()`); a crash before that re-reads the whole batch.
 
 One partition number covers the same partition of every input topic (likes, comments, reposts and the
 internal ticks): the agent consumes them together and faust assigns co-partitioned topics together, so a
@@ -108,7 +117,8 @@ class PartitionProcessor:
         return restored
 
     def process(self, topic: str, offset: int, value: bytes, wall_ms: int) -> Effects:
-        """One input message: its events counted, clocks moved, outputs and state changes returned."""
+        """One input message: its events counted, clocks moved; its alerts, SLA records and rejected lines
+        returned (its windows and state come with the batch's `settle()`)."""
         effects = Effects()
         self._resume(topic, offset, effects)
         source = (topic, offset)
@@ -127,7 +137,13 @@ class PartitionProcessor:
                 effects.sla_records += outcome.records
         self._counters.events += events
         self._counters.rejected_lines += len(effects.rejected)
-        effects.windows = engagement.drain_touched()
+        return effects
+
+    def settle(self) -> Effects:
+        """What the messages and ticks since the last call changed, once each: the absolute value of every
+        window they touched, and the state entries to persist (counters last). Their offsets may be
+        committed only once this state is on its way to the changelog."""
+        effects = Effects(windows=self.engagement.drain_touched())
         self._persist(effects)
         return effects
 
@@ -160,7 +176,6 @@ class PartitionProcessor:
             self.engagement.evict(input_topics)
             self.sla.evict(self.sla_clock.max_event_ms)
             c.evicted_at_ms = event_now
-        self._persist(effects)
         effects.stats = PartitionStats(
             partition=self.partition,
             events=c.events,

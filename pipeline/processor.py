@@ -2,9 +2,9 @@
 and carries out what comes back.
 
 Guarantees (see docs/architecture.md): at-least-once with idempotent effects. The agent runs with
-concurrency 1 (faust can commit past an in-flight message otherwise). All state of a partition lives in one
-changelogged table, written once per touched key per message, so the changelog is a prefix of the writes
-in order; the partition's counters are written last. Offsets are committed by faust only after its
+concurrency 1 (faust can commit past an in-flight message otherwise) and takes its messages in small
+batches. All state of a partition lives in one changelogged table, written once per changed key per batch,
+so the changelog is a prefix of the writes in order; the partition's counters are written last. Offsets are committed by faust only after its
 producer is flushed, so everything a committed message produced (outputs, changelog) is in Kafka. After a
 crash the uncommitted messages are read again: the processor recognises what it already applied and
 re-emits the outputs that may have been lost. The producer is idempotent with acks=all (faust's default
@@ -204,6 +204,8 @@ def build_app(
         # local store for a later restore. (Table.__setitem__ would route each write through faust's
         # bounded send buffer, which stalls the agent at our write rates, and picks the changelog
         # partition from the current event, which is the same here but implicit.)
+        if not effects.state:
+            return
         store = state.data
         for key, entry in effects.state.items():
             if entry is None:
@@ -214,21 +216,32 @@ def build_app(
 
     @app.agent(source, concurrency=1)
     async def process(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            processor = processors.get(message.partition)
-            if processor is None:
-                processor = PartitionProcessor(message.partition, rules)
-                restored = processor.restore(state.items(), inputs)
-                processors[message.partition] = processor
-                log.info("partition %d: resumed with %d state entries", message.partition, restored)
-            if message.topic == topics.ticks:
-                end_of_input = _end_of_input(message.value)
-                effects = processor.tick(message.topic, message.offset, wall_clock(), end_of_input, inputs)
-            else:
-                effects = processor.process(message.topic, message.offset, message.value, wall_clock())
-            await carry_out(effects, message)
-            processed[(message.topic, message.partition)] = message.offset
+        # A batch: up to `batch_messages` messages, or what came within `batch_wait_s`. faust acks its
+        # messages only after this body is done with it, so after their settled state was sent.
+        async for batch in stream.take_events(settings.batch_messages, within=settings.batch_wait_s):
+            first: dict[int, Any] = {}  # partition -> the batch's first message there
+            for event in batch:
+                message = event.message
+                processor = processors.get(message.partition)
+                if processor is None:
+                    processor = PartitionProcessor(message.partition, rules)
+                    restored = processor.restore(state.items(), inputs)
+                    processors[message.partition] = processor
+                    log.info("partition %d: resumed with %d state entries", message.partition, restored)
+                if message.topic == topics.ticks:
+                    end_of_input = _end_of_input(message.value)
+                    effects = processor.tick(
+                        message.topic, message.offset, wall_clock(), end_of_input, inputs
+                    )
+                else:
+                    effects = processor.process(message.topic, message.offset, message.value, wall_clock())
+                await carry_out(effects, message)
+                first.setdefault(message.partition, message)
+                processed[(message.topic, message.partition)] = message.offset
+            for partition, message in first.items():
+                settling = processors.get(partition)
+                if settling is not None:  # else revoked meanwhile: the new owner reads these messages again
+                    await carry_out(settling.settle(), message)
 
     @app.timer(interval=settings.tick_interval_s)  # type: ignore[untyped-decorator]
     async def beat() -> None:

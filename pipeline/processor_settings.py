@@ -21,6 +21,18 @@ class ProcessorSettings(BaseModel):
     sla_grace_s: float = Field(default=1.0, ge=0, le=3_600)
     live_lag_s: float = Field(default=300.0, ge=0, le=86_400)
     tick_interval_s: float = Field(default=0.5, gt=0, le=60)
+    batch_messages: int = Field(
+        default=16,
+        ge=1,
+        le=10_000,
+        description="messages processed before their windows are emitted and their state persisted, once",
+    )
+    batch_wait_s: float = Field(
+        default=0.05,
+        gt=0,
+        le=10,
+        description="the longest a batch waits to fill: what a trickle of messages adds to latency",
+    )
     commit_interval_s: float = Field(default=1.0, gt=0, le=60)
     standby_replicas: int = Field(default=1, ge=0, le=8)
     progress_log_interval_s: float = Field(

@@ -55,11 +55,18 @@ class Downstream:
         self.alerts |= {a.alert_id for a in effects.alerts}
 
 
-def feed(processor: PartitionProcessor, message: tuple[str, int, bytes]) -> Effects:
+def feed(processor: PartitionProcessor, message: tuple[str, int, bytes], settle: bool = True) -> Effects:
+    """One message (a batch of one, unless `settle` is False: then its windows and state wait for the
+    next `settle()`)."""
     topic, offset, value = message
     if topic == TOPICS.ticks:
-        return processor.tick(topic, offset, WALL_MS)
-    return processor.process(topic, offset, value, WALL_MS)
+        effects = processor.tick(topic, offset, WALL_MS)
+    else:
+        effects = processor.process(topic, offset, value, WALL_MS)
+    if settle:
+        settled = processor.settle()
+        effects.windows, effects.state = settled.windows, settled.state
+    return effects
 
 
 def run_through(msgs: list[tuple[str, int, bytes]]) -> Downstream:
@@ -108,13 +115,71 @@ def test_crash_between_commit_and_changelog_gives_the_undisturbed_results() -> N
         assert down.alerts == undisturbed.alerts, (committed, crashed)
 
 
+def run_batches(
+    processor: PartitionProcessor, msgs: list[tuple[str, int, bytes]], size: int
+) -> list[tuple[list[Effects], Effects]]:
+    """Batches of `size` messages as the agent runs them: each message's effects, then the batch's settle."""
+    out = []
+    for start in range(0, len(msgs), size):
+        each = [feed(processor, message, settle=False) for message in msgs[start : start + size]]
+        out.append((each, processor.settle()))
+    return out
+
+
+def state_bytes(effects: Effects) -> int:
+    return sum(len(value or b"") for value in effects.state.values())
+
+
+def test_batches_give_the_results_of_single_messages_with_fewer_state_bytes() -> None:
+    msgs = messages()
+    undisturbed, single_bytes = Downstream(), 0
+    processor = PartitionProcessor(0, RULES)
+    for message in msgs:
+        effects = feed(processor, message)
+        undisturbed.take(effects)
+        single_bytes += state_bytes(effects)
+    batched, batch_bytes = Downstream(), 0
+    for each, settled in run_batches(PartitionProcessor(0, RULES), msgs, 8):
+        for effects in [*each, settled]:
+            batched.take(effects)
+        batch_bytes += state_bytes(settled)
+    assert batched == undisturbed
+    assert batch_bytes < single_bytes * 0.85, (batch_bytes, single_bytes)  # seen: 24% fewer
+
+
+def test_crash_within_a_batch_or_its_settle_gives_the_undisturbed_results() -> None:
+    """Offsets are committed at batch ends only, after the batch's state was written. A crash before the
+    settle loses the batch's state: the restart reads the batch again from the last commit."""
+    msgs, size = messages(), 6
+    undisturbed = run_through(msgs)
+    batches = run_batches(PartitionProcessor(0, RULES), msgs, size)
+    for committed, crashed, cut in [(10, 14, None), (10, 14, 0.5), (0, 3, None), (20, 21, 0.0), (5, 26, 0.9)]:
+        down, changelog = Downstream(), {}
+        for i, (each, settled) in enumerate(batches[: crashed + 1]):
+            writes = list(settled.state.items())
+            if i == crashed:  # the crash came before the settle (None), or cut its changelog short
+                writes = [] if cut is None else writes[: int(len(writes) * cut)]
+            changelog.update(writes)
+            if i < committed:
+                for effects in [*each, settled]:
+                    down.take(effects)  # outputs of uncommitted batches may be lost: assume the worst
+        restarted = PartitionProcessor(0, RULES)
+        restarted.restore((k, v) for k, v in changelog.items() if v is not None)
+        for each, settled in run_batches(restarted, msgs[committed * size :], size + 1):
+            for effects in [*each, settled]:
+                down.take(effects)
+        assert down.windows == undisturbed.windows, (committed, crashed, cut)
+        assert down.sla == undisturbed.sla, (committed, crashed, cut)
+        assert down.alerts == undisturbed.alerts, (committed, crashed, cut)
+
+
 def test_bad_lines_are_rejected_with_their_bytes_and_good_neighbours_counted() -> None:
     processor = PartitionProcessor(0, RULES)
     good = next(value for topic, _, value in messages(400) if topic == TOPICS.likes).split(b"\n")
     value = b"\n".join([good[0], b'{"event_id": 1}', b"\xff\xfe", good[1]])
     effects = processor.process(TOPICS.likes, 0, value, WALL_MS)
     assert [(r.line, r.raw) for r in effects.rejected] == [(2, b'{"event_id": 1}'), (3, b"\xff\xfe")]
-    assert sum(w.likes + w.comments + w.reposts + w.unlikes for w in effects.windows) == 2
+    assert sum(w.likes + w.comments + w.reposts + w.unlikes for w in processor.settle().windows) == 2
     stats = processor.tick(TOPICS.ticks, 0, WALL_MS).stats
     assert stats is not None and (stats.events, stats.rejected_lines) == (2, 2)
 
@@ -129,8 +194,9 @@ def test_late_events_are_counted_and_kept_out_of_windows() -> None:
     newest, oldest = events[-1], events[0]
     assert newest.ts_ms - oldest.ts_ms > RULES.allowed_lateness_ms
     processor.process(TOPICS.likes, 0, encode_message([newest]), WALL_MS)
-    effects = processor.process(TOPICS.likes, 1, encode_message([oldest]), WALL_MS)
-    assert effects.windows == []
+    assert len(processor.settle().windows) == 1
+    processor.process(TOPICS.likes, 1, encode_message([oldest]), WALL_MS)
+    assert processor.settle().windows == []
     stats = processor.tick(TOPICS.ticks, 0, WALL_MS).stats
     assert stats is not None and stats.late_events == 1
 
@@ -138,8 +204,11 @@ def test_late_events_are_counted_and_kept_out_of_windows() -> None:
 def test_restore_skips_other_partitions_entries() -> None:
     msgs = messages(400)
     likes = [value for topic, _, value in msgs if topic == TOPICS.likes]
-    state = {**PartitionProcessor(0, RULES).process(TOPICS.likes, 0, likes[0], WALL_MS).state}
-    state |= PartitionProcessor(1, RULES).process(TOPICS.likes, 0, likes[1], WALL_MS).state
+    state = {}
+    for partition, value in enumerate(likes[:2]):
+        processor = PartitionProcessor(partition, RULES)
+        processor.process(TOPICS.likes, 0, value, WALL_MS)
+        state |= processor.settle().state
     own = sum(1 for k in state if key_partition(k) == 1)
     assert 0 < own < len(state)
     fresh = PartitionProcessor(1, RULES)
@@ -175,8 +244,9 @@ def test_windows_stay_open_while_an_input_topic_has_never_been_seen() -> None:
         processor = PartitionProcessor(0, RULES)
         processor.process(TOPICS.likes, 0, encode_message([*likes, later]), WALL_MS)
         processor.tick(TOPICS.ticks, 0, WALL_MS, input_topics=inputs)
-        effects = processor.process(TOPICS.comments, 0, encode_message([comment]), WALL_MS)
-        return next(w for w in effects.windows if w.minute_ms == minute)
+        processor.settle()
+        processor.process(TOPICS.comments, 0, encode_message([comment]), WALL_MS)
+        return next(w for w in processor.settle().windows if w.minute_ms == minute)
 
     held = minute_value((TOPICS.likes, TOPICS.comments, TOPICS.reposts))
     assert (held.likes, held.comments, held.unique_engagers) == (3, 1, 3), "u0 liked and commented: 3 people"
