@@ -22,7 +22,7 @@ passes its end); after that only the counts stay, for the rolling totals, and a 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from operator import itemgetter
@@ -105,11 +105,13 @@ class EngagementBook:
         self.late_events = 0
         self.duplicate_events = 0
         self._windows: dict[Post, dict[int, MinuteWindow]] = defaultdict(dict)
+        self._by_key: dict[WindowKey, MinuteWindow] = {}  # the same windows, for one lookup per event
         self._touched: set[WindowKey] = set()  # changed since the last drain_touched
         self._changed: set[WindowKey] = set()  # to persist since the last drain_changes
         self._rolling: set[Post] = set()  # posts changed since the last drain_rolling
-        self._source: Source | None = None  # the message being applied, and the windows it changed so far
-        self._in_message: set[WindowKey] = set()
+        # The message being applied, and the windows it reached so far (_REPLAYED: applied before a crash).
+        self._source: Source | None = None
+        self._in_message: dict[WindowKey, MinuteWindow] = {}
 
     @property
     def max_event_ms(self) -> int:
@@ -135,68 +137,97 @@ class EngagementBook:
         return closing - self.allowed_lateness_ms
 
     def add(self, event: CanonicalEvent, source: Source | None = None) -> Verdict:
-        # The hot path of the stream workers (every event passes here once): locals over attributes.
-        kind = event.type
-        if kind not in _COUNTED:
-            return Verdict.IGNORED
-        post = (event.platform, event.community_id, event.post_id)
-        ts = event.ts_ms
-        minute = ts - ts % MINUTE_MS
-        key = (*post, minute)
-        minutes = self._windows[post]
-        window = minutes.get(minute)
+        """One event; consecutive calls with the same `source` are one message (see `add_message`)."""
+        return self.add_message((event,), source)[0]
+
+    def add_message(self, events: Iterable[CanonicalEvent], source: Source | None = None) -> list[Verdict]:
+        """The events of one message, in order; a verdict for each.
+
+        The hot path of the stream workers (every event passes here once), so per event it does only what
+        the event needs: its window is looked up once per message (the replay check and the marks that
+        the window changed happen once per window and message, not per event). Locals over attributes."""
         if source != self._source:
             self._source = source
             self._in_message.clear()
-        if source is None:
-            topic = ""
-        else:
-            topic = source[0]
-            if (
-                window is not None
-                and window.applied.get(topic, -1) >= source[1]
-                and key not in self._in_message
-            ):
-                self._touched.add(key)
-                return Verdict.REPLAYED
+        in_message = self._in_message
+        topic, offset = source if source is not None else ("", -1)
+        lateness = self.allowed_lateness_ms
         topic_max = self.max_event_ms_by_topic.get(topic, 0)
-        if ts < topic_max - self.allowed_lateness_ms:
-            self.late_events += 1
-            return Verdict.LATE
-        if window is None:
-            window = minutes[minute] = MinuteWindow()
-        elif window.event_ids is None:  # closed, yet not late: the lateness setting was raised since
-            window.engagers, window.event_ids = set(), set()
-        event_ids = cast(set[str], window.event_ids)  # both sets exist from here on
-        if event.event_id in event_ids:  # a duplicate has the same time, so the same window
-            self.duplicate_events += 1
-            return Verdict.DUPLICATE
-        event_ids.add(event.event_id)
-        if kind is _LIKE:
-            window.likes += 1
-        elif kind is _UNLIKE:
-            window.unlikes += 1
-        elif kind is _REPOST:
-            window.reposts += 1
-        else:
-            window.comments += 1
-        if kind is not _UNLIKE:
-            cast(set[str], window.engagers).add(event.user_id)
+        by_key, by_post = self._by_key, self._windows
+        verdicts: list[Verdict] = []
+        verdict = verdicts.append
+        counted: set[WindowKey] = set()
+        replayed: set[WindowKey] = set()
+        late = duplicates = 0
+        for event in events:
+            kind = event.type
+            if kind not in _COUNTED:
+                verdict(Verdict.IGNORED)
+                continue
+            ts: int = event.ts  # type: ignore[assignment]  # an int once decoded (ts_ms, without the call)
+            minute = ts - ts % MINUTE_MS
+            key = (event.platform, event.community_id, event.post_id, minute)
+            window = in_message.get(key)
+            if window is None:
+                window = by_key.get(key)
+                if window is not None:
+                    if source is not None and window.applied.get(topic, -1) >= offset:
+                        in_message[key] = _REPLAYED  # this message was applied to it before a crash
+                        replayed.add(key)
+                        verdict(Verdict.REPLAYED)
+                        continue
+                    in_message[key] = window
+            elif window is _REPLAYED:
+                verdict(Verdict.REPLAYED)
+                continue
+            if ts < topic_max - lateness:
+                late += 1
+                verdict(Verdict.LATE)
+                continue
+            if window is None:
+                window = in_message[key] = by_key[key] = by_post[key[:3]][minute] = MinuteWindow()
+            elif window.event_ids is None:  # closed, yet not late: the lateness setting was raised since
+                window.engagers, window.event_ids = set(), set()
+            event_ids = cast(set[str], window.event_ids)  # both sets exist from here on
+            if event.event_id in event_ids:  # a duplicate has the same time, so the same window
+                duplicates += 1
+                verdict(Verdict.DUPLICATE)
+                continue
+            event_ids.add(event.event_id)
+            if kind is _LIKE:
+                window.likes += 1
+            elif kind is _UNLIKE:
+                window.unlikes += 1
+            elif kind is _REPOST:
+                window.reposts += 1
+            else:
+                window.comments += 1
+            if kind is not _UNLIKE:
+                cast(set[str], window.engagers).add(event.user_id)
+            counted.add(key)
+            if ts > topic_max:
+                topic_max = ts
+            verdict(Verdict.COUNTED)
         if source is not None:
-            window.applied[topic] = source[1]
-            self._in_message.add(key)
-        self._touched.add(key)
-        self._changed.add(key)
-        self._rolling.add(post)
-        if ts > topic_max:
-            self.max_event_ms_by_topic[topic] = ts
-        return Verdict.COUNTED
+            for key in counted:
+                by_key[key].applied[topic] = offset
+        else:
+            in_message.clear()  # no message to recognise later
+        if counted:
+            self.max_event_ms_by_topic[topic] = topic_max
+        self._touched |= counted
+        self._touched |= replayed
+        self._changed |= counted
+        self._rolling.update(key[:3] for key in counted)
+        self.late_events += late
+        self.duplicate_events += duplicates
+        return verdicts
 
     def drain_touched(self) -> list[WindowValue]:
         """Absolute values of every window changed (or re-read) since the last call, oldest first."""
         values = []
         for platform, community, post_id, minute in sorted(self._touched, key=_OLDEST_FIRST):
-            w = self._windows[(platform, community, post_id)][minute]
+            w = self._by_key[(platform, community, post_id, minute)]
             values.append(
                 WindowValue(
                     platform,
@@ -218,7 +249,7 @@ class EngagementBook:
         """The state to persist for every window changed since the last call (None: the window is gone)."""
         changes: dict[WindowKey, bytes | None] = {}
         for key in self._changed:
-            window = self._windows.get(key[:3], {}).get(key[3])
+            window = self._by_key.get(key)
             changes[key] = None if window is None else _encode(window)
         self._changed.clear()
         return changes
@@ -230,7 +261,7 @@ class EngagementBook:
             s.engagers, s.event_ids,
             s.closed_engagers, s.applied,
         )  # fmt: skip
-        self._windows[key[:3]][key[3]] = window
+        self._windows[key[:3]][key[3]] = self._by_key[key] = window
 
     def close_passed(self, input_topics: Collection[str] = ()) -> None:
         """Closes the windows the slowest topic's watermark has passed (frees their sets). Closing is not
@@ -276,13 +307,14 @@ class EngagementBook:
             minutes = self._windows[post]
             for minute in [m for m in minutes if m < horizon]:
                 del minutes[minute]
+                del self._by_key[(*post, minute)]
                 self._changed.add((*post, minute))
             if not minutes:
                 del self._windows[post]
 
     @property
     def window_count(self) -> int:
-        return sum(len(m) for m in self._windows.values())
+        return len(self._by_key)
 
 
 def _encode(w: MinuteWindow) -> bytes:
@@ -300,6 +332,7 @@ def _encode(w: MinuteWindow) -> bytes:
     )
 
 
+_REPLAYED = MinuteWindow()  # in a message's windows: one it was applied to before a crash
 _COUNTED = frozenset({EventType.LIKE, EventType.UNLIKE, EventType.COMMENT, EventType.REPOST})
 _LIKE, _UNLIKE, _REPOST = EventType.LIKE, EventType.UNLIKE, EventType.REPOST
 _OLDEST_FIRST = itemgetter(3, 0, 1, 2)  # a window key by (minute, platform, community, post)

@@ -32,7 +32,7 @@ import msgspec
 
 from pipeline.engagement import EngagementBook, Verdict
 from pipeline.sla import CommentSlaBook, EventClock, SlaPolicy
-from schemas import Rejected, decode_events
+from schemas import COMMENT_TYPES, Rejected, decode_events
 from schemas.outputs import Alert, PartitionStats, RollingValue, SlaRecord, WindowValue
 
 
@@ -124,12 +124,11 @@ class PartitionProcessor:
         source = (topic, offset)
         engagement, sla, clock = self.engagement, self.sla, self.sla_clock
         grace = self.rules.sla_grace_ms
-        events = 0
         items, effects.rejected = decode_events(value)
+        verdicts = engagement.add_message(items, source)
+        events = len(verdicts) - verdicts.count(Verdict.REPLAYED)
         for item in items:
-            if engagement.add(item, source) is not Verdict.REPLAYED:
-                events += 1
-            if item.type.is_comment:
+            if item.type in COMMENT_TYPES:
                 clock.observe(item.ts_ms, wall_ms)
                 outcome = sla.advance(clock.max_event_ms - grace, source)
                 outcome.extend(sla.on_event(item, source))

@@ -113,11 +113,12 @@ class CommentSlaBook:
         self._early_replies: dict[ClockKey, int] = {}  # (platform, community, parent) -> reply ts
         self._due: list[tuple[int, ClockKey]] = []  # (when, clock key), a lazy min-heap
         self._changed: set[tuple[str, ClockKey]] = set()  # ("c" clock | "r" early reply, key)
+        self._running = 0  # clocks that still run: kept as they change, read on every tick
 
     @property
     def waiting(self) -> int:
         """Comments whose clock still runs (not answered, not deleted), breached or not."""
-        return sum(1 for c in self._clocks.values() if c.open)
+        return self._running
 
     def on_event(self, event: CanonicalEvent, source: Source = _NO_SOURCE) -> SlaOutcome:
         outcome = SlaOutcome()
@@ -168,7 +169,7 @@ class CommentSlaBook:
         """Forgets clocks and early replies too old to matter (see `SlaPolicy`)."""
         horizon = now_ms - self.policy.keep_clocks_ms
         for key in [k for k, c in self._clocks.items() if c.deadline_ms < horizon]:
-            del self._clocks[key]
+            self._running -= self._clocks.pop(key).open
             self._changed.add(("c", key))
         horizon = now_ms - self.policy.remember_replies_ms
         for key in [k for k, ts in self._early_replies.items() if ts < horizon]:
@@ -197,6 +198,8 @@ class CommentSlaBook:
             s.event, s.deadline_ms, s.at_risk_ms, s.answered_at_ms, s.warned, s.breached, s.cancelled,
             s.changed_by, dict(s.fired_by),
         )  # fmt: skip
+        replaced = self._clocks.get(key)
+        self._running += clock.open - (replaced is not None and replaced.open)
         self._clocks[key] = clock
         if clock.open:
             if not clock.breached:
@@ -222,6 +225,7 @@ class CommentSlaBook:
             heapq.heappush(self._due, (clock.deadline_ms, key))
             if at_risk is not None:
                 heapq.heappush(self._due, (at_risk, key))
+            self._running += 1
         outcome.records.append(self._record(clock))
 
     def _reply(self, event: CanonicalEvent, outcome: SlaOutcome, source: Source) -> None:
@@ -237,6 +241,7 @@ class CommentSlaBook:
         if not clock.open:
             return  # already answered (the first reply counts) or deleted
         clock.answered_at_ms = max(event.ts_ms, clock.event.ts_ms)
+        self._running -= 1
         clock.changed_by = source
         self._changed.add(("c", key))
         outcome.records.append(self._record(clock))
@@ -248,6 +253,7 @@ class CommentSlaBook:
         clock = self._clocks.get(key)
         if clock is not None and clock.open:
             clock.cancelled = True
+            self._running -= 1
             clock.changed_by = source
             self._changed.add(("c", key))
             outcome.records.append(self._record(clock))

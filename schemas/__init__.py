@@ -4,7 +4,7 @@ its wire format on Kafka, and the ClickHouse DDL. It imports neither `agents` no
 from schemas.connection import KafkaSettings
 from schemas.ddl import Migration, migrations
 from schemas.errors import InvalidEvent, SchemaError
-from schemas.event import AGE_BANDS, GENDERS, CanonicalEvent, EventType, parse_ts
+from schemas.event import AGE_BANDS, COMMENT_TYPES, GENDERS, CanonicalEvent, EventType, parse_ts
 from schemas.validation import encode_event, encode_events, parse_line, validate
 from schemas.wire import (
     DLQ_CODE,
@@ -21,6 +21,7 @@ from schemas.wire import (
 
 __all__ = [
     "AGE_BANDS",
+    "COMMENT_TYPES",
     "DLQ_CODE",
     "DLQ_REASON",
     "DLQ_SOURCE",

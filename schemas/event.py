@@ -35,10 +35,10 @@ class EventType(StrEnum):
 
     @property
     def is_comment(self) -> bool:
-        return self in _COMMENT_TYPES
+        return self in COMMENT_TYPES
 
 
-_COMMENT_TYPES = frozenset({EventType.COMMENT, EventType.COMMENT_EDIT, EventType.COMMENT_DELETE})
+COMMENT_TYPES = frozenset({EventType.COMMENT, EventType.COMMENT_EDIT, EventType.COMMENT_DELETE})
 
 AgeBand = Literal["13-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+"]
 Gender = Literal["female", "male", "other"]
@@ -92,7 +92,7 @@ class CanonicalEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True, om
             msgspec.structs.force_setattr(self, "ts", parse_ts(self.ts))
         elif not MIN_TS_MS <= self.ts < MAX_TS_MS:
             parse_ts(self.ts)  # raises with the reason
-        if self.type in _COMMENT_TYPES:
+        if self.type in COMMENT_TYPES:
             if self.comment_id is None:
                 raise InvalidEvent("comment_id", f"is required on {self.type.value} events")
         elif (

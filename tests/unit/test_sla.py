@@ -160,3 +160,30 @@ def test_an_alert_re_emitted_after_the_reply_is_the_alert_first_emitted() -> Non
     book.on_event(reply, ("comments", 1))
     again = [a for a in book.reemit("ticks", 0).alerts if a.kind.value == "unanswered_comment"]
     assert [a.kind.value for a in fired] == ["unanswered_comment"] and again == fired
+
+
+def test_waiting_counts_the_clocks_that_still_run_through_replies_deletes_evictions_and_restores() -> None:
+    from agents import Simulator, SimulatorSettings
+
+    def running(book: CommentSlaBook) -> int:
+        return sum(
+            1 for clock in book._clocks.values() if clock.answered_at_ms is None and not clock.cancelled
+        )
+
+    sim = Simulator(SimulatorSettings(communities=3, events_per_sim_s=2.0, answer_median_s=400, seed=8))
+    events = [e for e in sim.events(count=8_000) if e.type.is_comment]
+    deletes = [delete(e.comment_id or "", (e.ts_ms - BASE_TS_MS) / MIN + 1) for e in events[::17]]
+    book, seen = CommentSlaBook(SLA), set()
+    for i, event in enumerate(sorted([*events, *deletes], key=lambda e: e.ts_ms)):
+        book.on_event(event)
+        seen.add(book.waiting)
+        if i % 500 == 0:
+            book.evict(event.ts_ms + 20 * 86_400_000)  # forgets every clock so far, open or not
+        assert book.waiting == running(book), i
+    assert len(seen) > 20, "the count moved"
+    restarted = CommentSlaBook(SLA)
+    for (ns, key), state in book.drain_changes().items():
+        if state is not None:
+            restarted.restore(ns, key, state)
+            restarted.restore(ns, key, state)  # twice: a changelog may hold a key more than once
+    assert restarted.waiting == running(restarted) == running(book)
