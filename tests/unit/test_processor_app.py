@@ -37,3 +37,15 @@ def test_the_in_memory_table_creates_no_directories(tmp_path: Path, monkeypatch:
     monkeypatch.chdir(tmp_path)
     app()._create_directories()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_worker_logging_at_warning_keeps_debug_records_off() -> None:
+    """faust's own worker sets the root logger to DEBUG for its spinner at WARNING and above."""
+    import logging
+
+    from pipeline.processor import _Worker
+
+    root = logging.Logger("a-root-stand-in", logging.WARNING)
+    root.addHandler(logging.NullHandler())
+    _Worker(app(), loglevel="WARNING", quiet=True).on_setup_root_logger(root, logging.WARNING)
+    assert root.level == logging.WARNING and not root.isEnabledFor(logging.DEBUG)
