@@ -34,7 +34,14 @@ class ProcessorSettings(BaseModel):
         description="the longest a batch waits to fill: what a trickle of messages adds to latency",
     )
     commit_interval_s: float = Field(default=1.0, gt=0, le=60)
-    standby_replicas: int = Field(default=1, ge=0, le=8)
+    standby_replicas: int = Field(
+        default=0,
+        ge=0,
+        le=8,
+        description="warm copies of each partition's state on other workers (faust feeds each changelog "
+        "record through its whole consumer path: measured, 2 workers with 1 copy used 18-24 s of CPU where "
+        "1 worker used 3 s)",
+    )
     progress_log_interval_s: float = Field(
         default=30.0,
         gt=0,

@@ -26,8 +26,8 @@ from pulse.local_kafka import LocalKafka
               help="End to end: events/s of the live traffic.")  # fmt: skip
 @click.option("--partitions", type=click.IntRange(1, 64), default=4, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 16), default=1, show_default=True,
-              help="End to end: stream workers sharing the partitions (each also keeps a standby copy of the "
-                   "others' state unless PULSE_PROCESSOR__STANDBY_REPLICAS=0).")  # fmt: skip
+              help="End to end: stream workers sharing the partitions (with standby copies of each other's "
+                   "state when PULSE_PROCESSOR__STANDBY_REPLICAS is set).")  # fmt: skip
 @click.option("--batch-events", type=click.IntRange(2, 100_000), default=None,
               help="End to end: events per batched message [default: the publisher's, PULSE_PUBLISHER__BATCH_EVENTS].")  # fmt: skip
 @click.option("--repeat", type=click.IntRange(1, 20), default=1, show_default=True,
