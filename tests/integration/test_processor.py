@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from agents import EventPublisher, PublisherSettings, Simulator, SimulatorSettings
-from pulse.topics import TopicSettings, ensure_topics
+from pulse.topics import TopicSettings, describe_topics, ensure_topics
 from schemas import CanonicalEvent, KafkaSettings, validate
 from schemas.outputs import Alert, PartitionStats, SlaRecord, WindowValue
 from tests.events import BASE_TS_MS
@@ -109,6 +109,19 @@ def prepare(kafka: KafkaSettings, prefix: str, tmp_path: Path, **processor: Any)
     # The worker creates its topics too, but the tests publish before starting it.
     ensure_topics(kafka, TopicSettings(prefix=prefix, event_partitions=2).partitions(worker.topics), 1)
     return worker
+
+
+def wait_for_more_state(kafka: KafkaSettings, worker: Worker, than: int, timeout_s: float = 120) -> int:
+    """Until the worker's changelog holds more than `than` records; returns how many it holds."""
+    changelog = f"{worker.app_id}-state-changelog"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        worker.check_alive()
+        written = next((t.messages for t in describe_topics(kafka) if t.name == changelog), 0)
+        if written > than:
+            return written
+        time.sleep(0.2)
+    raise AssertionError(f"the worker wrote no state within {timeout_s:.0f} s: {worker.log_tail()}")
 
 
 def test_known_sequence_gives_exact_windows_alerts_and_response_times(
@@ -218,11 +231,14 @@ def test_kill_9_mid_run_gives_the_same_windows_and_alerts_as_an_undisturbed_run(
 
     crashed = prepare(kafka, f"c{unique}-", tmp_path, **settings)
     crashed.start()
-    kills = 0
+    kills, written = 0, 0
     for i, chunk in enumerate(chunks):
         publish(kafka, crashed, chunk)
         time.sleep(0.3)
         if i in (6, 13):
+            # Only once this start has persisted state: on a loaded machine a worker may still be starting
+            # after a fixed delay, and a kill before its first batch tests nothing (seen under load).
+            written = wait_for_more_state(kafka, crashed, than=written)
             crashed.kill()  # kill -9 while it processes
             kills += 1
             crashed.start()
