@@ -50,6 +50,12 @@ class SinkSettings(BaseModel):
     flush_interval_s: float = Field(default=1.0, gt=0, le=300)
     retry_initial_s: float = Field(default=0.5, gt=0, le=60)
     retry_max_s: float = Field(default=30.0, gt=0, le=600)
+    commit_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="the longest an offset commit may hold the loader; then the offsets wait for the next flush",
+    )
     progress_log_interval_s: float = Field(
         default=30.0,
         gt=0,
@@ -201,12 +207,18 @@ class TableSink:
         for tp, (_, last) in batch.ranges.items():
             offsets[tp] = max(offsets.get(tp, 0), last + 1)
         try:
-            self.consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()})
+            self.consumer.commit(
+                {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()},
+                timeout_ms=int(self.settings.commit_timeout_s * 1000),
+            )
             self._uncommitted = {}
         except KafkaError as exc:
             # Seen: RebalanceInProgress at start-up. The rows are stored, so the offsets are kept and
             # committed with the next flush; after a rebalance (which rewinds to the committed offsets) the
             # rows may be read and stored again, which FINAL collapses. Not a reason to stop loading.
+            # Bounded: kafka-python retries a commit for up to its request timeout (305 s), and while it
+            # does, nothing polls, so the rebalance it waits for cannot finish (seen under load: a loader
+            # silent for minutes after two refused commits).
             self._uncommitted = offsets
             self.stats.commit_failures += 1
             log.warning(

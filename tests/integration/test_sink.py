@@ -133,9 +133,10 @@ def test_a_commit_refused_by_a_rebalance_does_not_stop_the_sink(
     client = connect(clickhouse)
     apply_migrations(client)
     consumer = consumer_for(kafka, topics, f"rebalanced-{unique}")
-    commit, refused = consumer.commit, []
+    commit, refused, timeouts = consumer.commit, [], []
 
     def commit_once_refused(*args: Any, **kwargs: Any) -> Any:
+        timeouts.append(kwargs.get("timeout_ms"))
         if not refused:
             refused.append(args)
             raise RebalanceInProgressError(
@@ -148,6 +149,7 @@ def test_a_commit_refused_by_a_rebalance_does_not_stop_the_sink(
     drain(sink)
     consumer.close()
     assert sink.stats.commit_failures == 1 and refused
+    assert timeouts and set(timeouts) == {10_000}, "no commit may block the loader for kafka-python's 305 s"
     assert stored_ids(client) == expected
     again = consumer_for(kafka, topics, f"rebalanced-{unique}")
     second = TableSink(events_spec(), again, client, lambda *a: None)
