@@ -244,12 +244,6 @@ def build_app(
             first: dict[int, Any] = {}  # partition -> the batch's first message there
             for event in batch:
                 message = event.message
-                if message.generation_id != app.consumer_generation_id:
-                    # Buffered before a rebalance (faust checks this when a message enters the stream,
-                    # not when its batch runs). Its partition may be another worker's now: processing it
-                    # here would write this worker's stale state to that partition's changelog. Its
-                    # owner reads it again from the committed offset.
-                    continue
                 processor = processors.get(message.partition)
                 if processor is None:
                     processor = PartitionProcessor(message.partition, rules)
