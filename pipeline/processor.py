@@ -3,12 +3,12 @@ and carries out what comes back.
 
 Guarantees (see docs/architecture.md): at-least-once with idempotent effects. The agent runs with
 concurrency 1 (faust can commit past an in-flight message otherwise) and takes its messages in small
-batches. All state of a partition lives in one changelogged table, written once per changed key per batch,
-so the changelog is a prefix of the writes in order; the partition's counters are written last. Offsets are committed by faust only after its
-producer is flushed, so everything a committed message produced (outputs, changelog) is in Kafka. After a
-crash the uncommitted messages are read again: the processor recognises what it already applied and
-re-emits the outputs that may have been lost. The producer is idempotent with acks=all (faust's default
-is acks=1 without idempotence).
+batches. All state of a partition lives in one changelogged table, written once per changed key per
+batch, so the changelog is a prefix of the writes in order; the partition's counters are written last.
+Offsets are committed by faust only after its producer is flushed, so everything a committed message
+produced (outputs, changelog) is in Kafka. After a crash the uncommitted messages are read again: the
+processor recognises what it already applied and re-emits the outputs that may have been lost. The
+producer is idempotent with acks=all (faust's default is acks=1 without idempotence).
 
 Undecodable lines never reach faust's own error handling (which logs and commits them): the agent reads
 raw bytes and dead-letters each bad line with the original bytes, its source and the reason.
