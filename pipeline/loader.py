@@ -27,6 +27,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
 from pipeline.errors import PipelineError, SinkStopped
+from pipeline.group_membership import rejoin_if_stranded
 from pipeline.sink import SinkSettings, SinkStats, TableSink, TableSpec
 from pipeline.topic_metadata import known_partitions
 from schemas import KafkaSettings
@@ -156,6 +157,7 @@ class WarehouseLoader:
             while not self._stop.is_set():
                 started = time.monotonic()
                 polled = consumer.poll(timeout_ms=self.poll_timeout_ms)
+                rejoin_if_stranded(consumer)
                 progress.polled(started, bool(polled))
                 started = time.monotonic()
                 for tp, records in polled.items():

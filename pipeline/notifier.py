@@ -46,6 +46,7 @@ from pipeline.delivery_offsets import OffsetBook, Token
 from pipeline.destination_outbox import Outbox, Outcome, Owed
 from pipeline.destinations import Destination
 from pipeline.errors import NotifierKafkaError, PipelineError
+from pipeline.group_membership import rejoin_if_stranded
 from pipeline.notify_settings import NotifySettings
 from schemas import KafkaSettings, Topics, dead_letter_headers
 from schemas.outputs import Alert, decode_outputs, encode_outputs
@@ -213,6 +214,7 @@ class Notifier:
         elif consumer.paused():
             consumer.resume(*consumer.paused())
         records = consumer.poll(timeout_ms=POLL_MS)
+        rejoin_if_stranded(consumer)
         polled = _Polled(records, set(consumer.assignment()), {})
         fresh = polled.assignment - known
         if self._rebalances.take() or fresh:

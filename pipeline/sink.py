@@ -213,7 +213,8 @@ class TableSink:
             )
             self._uncommitted = {}
         except KafkaError as exc:
-            # Seen: RebalanceInProgress at start-up. The rows are stored, so the offsets are kept and
+            # Seen: RebalanceInProgress at start-up (and for good, from a join kafka-python strands, until
+            # pipeline.group_membership repaired it). The rows are stored, so the offsets are kept and
             # committed with the next flush; after a rebalance (which rewinds to the committed offsets) the
             # rows may be read and stored again, which FINAL collapses. Not a reason to stop loading.
             # Bounded: kafka-python retries a commit for up to its request timeout (305 s), and while it
