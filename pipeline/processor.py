@@ -276,18 +276,38 @@ def build_app(
     @app.timer(interval=settings.progress_log_interval_s)  # type: ignore[untyped-decorator]
     async def progress() -> None:
         """Per input partition: last offset processed and offset committed, so a stalled commit shows."""
-        committed = app.consumer._committed_offset  # type: ignore[attr-defined]  # faust keeps no public view
+        consumer: Any = app.consumer
+        committed, read = consumer._committed_offset, consumer._read_offset  # faust keeps no public view
         inputs = {topics.likes, topics.comments, topics.reposts}
         parts = [
             f"{tp.topic}/{tp.partition} processed {processed.get((tp.topic, tp.partition), '-')} "
-            f"committed {committed.get(tp, '-')}"
-            for tp in sorted(app.consumer.assignment())
+            f"committed {committed.get(tp, '-')} read {read.get(tp, '-')} end {consumer.highwater(tp)}"
+            for tp in sorted(consumer.assignment())
             if tp.topic in inputs
         ]
-        unacked = len(app.consumer.unacked)
-        log.info("progress: %s; %d messages in flight", "; ".join(parts) or "no input partitions", unacked)
+        log.info(
+            "progress: %s; %d messages in flight%s",
+            "; ".join(parts) or "no input partitions", len(consumer.unacked), _not_fetched(consumer, inputs),
+        )  # fmt: skip
 
     return app
+
+
+def _not_fetched(consumer: Any, topics: set[str]) -> str:
+    """The assigned input partitions faust does not fetch, and why: what a worker that sits idle with
+    messages waiting shows (seen once under load after a takeover; cause not known yet)."""
+    active = consumer._active_partitions or set()  # faust keeps no public view of these
+    reasons = {
+        "paused": consumer._paused_partitions,
+        "buffer full": consumer._buffered_partitions,
+        "awaiting its seek": getattr(consumer, "_awaiting_seek", set()),
+    }
+    idle = [
+        f"{tp.topic}/{tp.partition} ({', '.join(r for r, tps in reasons.items() if tp in tps) or 'not active'})"
+        for tp in sorted(consumer.assignment())
+        if tp.topic in topics and tp not in active
+    ]
+    return f"; not fetched: {'; '.join(idle)}" if idle else ""
 
 
 def end_of_input_tick(event_ms: int) -> bytes:
