@@ -85,3 +85,12 @@ def test_a_later_commit_is_left_to_faust() -> None:
     """One missing message at the head passes, as faust has it (see `_ProcessedAckConsumer`): holding
     there stalled on a skipped tick. Known, and not mended yet."""
     assert commit_offset([32, 33], committed=31, head=0) == 34
+
+
+def test_offsets_that_never_reached_the_agent_are_named() -> None:
+    from pipeline.processor import skipped_offsets
+
+    assert skipped_offsets(None, 12) is None, "nothing processed yet from the partition"
+    assert skipped_offsets(11, 12) is None
+    assert skipped_offsets(13, 12) is None, "read again after a seek back: not a drop"
+    assert skipped_offsets(0, 12) == (1, 11)
