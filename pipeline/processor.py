@@ -112,6 +112,12 @@ class _ProcessedAckConsumer(AIOKafkaConsumer):
         self._awaiting_seek: set[Any] = set()  # stream partitions resumed by recovery, not yet sought
         self._heads: dict[Any, int] = {}  # never-committed stream partition -> offset sought to
 
+    def start_offset(self, tp: Any) -> int | None:
+        """Where the partition's messages start for this worker: the committed offset, or the earliest
+        offset a never-committed partition was sought to; None if neither is known."""
+        committed: int | None = self._committed_offset[tp]
+        return self._heads.get(tp) if committed is None else committed
+
     def _new_offset(self, tp: Any) -> int | None:
         head = self._heads.get(tp) if self._committed_offset[tp] is None else None
         acked = self._acked[tp]
@@ -303,7 +309,11 @@ def build_app(
                     effects = processor.process(message.topic, message.offset, message.value, wall_clock())
                 await carry_out(effects, message)
                 first.setdefault(message.partition, message)
-                skipped = skipped_offsets(processed.get((message.topic, message.partition)), message.offset)
+                last = processed.get((message.topic, message.partition))
+                if last is None:  # the first since the partition was assigned: it should be its start
+                    start = app.consumer.start_offset(message.tp)  # type: ignore[attr-defined]
+                    last = None if start is None else start - 1
+                skipped = skipped_offsets(last, message.offset)
                 if skipped is not None:
                     log.warning(
                         "%s/%d: offsets %d to %d never reached the agent (faust dropped them)",
