@@ -309,7 +309,8 @@ def build_app(
                     effects = processor.process(message.topic, message.offset, message.value, wall_clock())
                 await carry_out(effects, message)
                 first.setdefault(message.partition, message)
-                last = processed.get((message.topic, message.partition))
+                input_tp = (message.topic, message.partition)
+                last = processed.get(input_tp)
                 if last is None:  # the first since the partition was assigned: it should be its start
                     start = app.consumer.start_offset(message.tp)  # type: ignore[attr-defined]
                     last = None if start is None else start - 1
@@ -319,7 +320,7 @@ def build_app(
                         "%s/%d: offsets %d to %d never reached the agent (faust dropped them)",
                         message.topic, message.partition, *skipped,
                     )  # fmt: skip
-                processed[(message.topic, message.partition)] = message.offset
+                processed[input_tp] = message.offset
             for partition, message in first.items():
                 settling = processors.get(partition)
                 if settling is not None:  # else revoked meanwhile: the new owner reads these messages again
@@ -369,7 +370,7 @@ def _not_fetched(consumer: Any, topics: set[str]) -> str:
     reasons = {
         "paused": consumer._paused_partitions,
         "buffer full": consumer._buffered_partitions,
-        "awaiting its seek": getattr(consumer, "_awaiting_seek", set()),
+        "awaiting its seek": consumer._awaiting_seek,
     }
     idle = [
         f"{tp.topic}/{tp.partition} ({', '.join(r for r, tps in reasons.items() if tp in tps) or 'not active'})"
