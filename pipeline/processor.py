@@ -7,8 +7,10 @@ batches. All state of a partition lives in one changelogged table, written once 
 batch, so the changelog is a prefix of the writes in order; the partition's counters are written last.
 Offsets are committed by faust only after its producer is flushed, so everything a committed message
 produced (outputs, changelog) is in Kafka. After a crash the uncommitted messages are read again: the
-processor recognises what it already applied and re-emits the outputs that may have been lost. The
-producer is idempotent with acks=all (faust's default is acks=1 without idempotence).
+processor recognises what it already applied and re-emits the outputs that may have been lost. Each
+message is admitted in offset order (`pipeline.input_cursors`), so one faust lost on the way is read
+again instead of committed past. The producer is idempotent with acks=all (faust's default is acks=1
+without idempotence).
 
 Undecodable lines never reach faust's own error handling (which logs and commits them): the agent reads
 raw bytes and dead-letters each bad line with the original bytes, its source and the reason.
@@ -20,15 +22,17 @@ import gc
 import logging
 import ssl
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 import faust
+from aiokafka.errors import IllegalStateError
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
 from faust.types import ConsumerT, Message, ProducerT
 
+from pipeline.input_cursors import Admission, InputCursors, Passage
 from pipeline.partition import Effects, PartitionProcessor
 from pipeline.processor_settings import ProcessorSettings
 from schemas import KafkaSettings, Topics, dead_letter_headers
@@ -61,6 +65,7 @@ class _IdempotentProducer(AIOKafkaProducer):
 
 
 FETCH_MAX_WAIT_MS = 100
+STALL_CHECK_INTERVAL_S = 2.0  # how often partitions are checked for fetched messages lost on the way
 
 
 class _BriefFetchThread(AIOKafkaConsumerThread):
@@ -78,55 +83,90 @@ class _BriefFetchThread(AIOKafkaConsumerThread):
 
 
 class _ProcessedAckConsumer(AIOKafkaConsumer):
-    """Four corrections to faust's consumer, all about messages a worker skipped around a rebalance.
+    """faust's consumer, corrected so that a worker processes every input message in order and never
+    commits past one it did not process, whatever faust skipped around a rebalance.
 
-    Acks only messages an agent actually received. faust also acks messages it skips (fetched while
-    flow is paused for recovery, or from a previous rebalance generation); a commit could then pass
-    messages nobody processed, losing them. Unacked, they leave a gap that holds the commit back until
-    they are read again after the seek to the committed offsets.
+    Admits each message through `InputCursors` (see there: a message after a hole is held, and the
+    partition is read again from the hole) and commits no further than the cursor. faust's own drain loop
+    counts a jump in offsets as a gap a commit may pass, and its check of where a commit starts lets one
+    missing message through, or none at all when nothing was committed yet: each was seen losing comments
+    after a kill -9 under load.
+
+    Acks only messages an agent actually received (faust also acks messages it skips).
 
     Fetches a stream partition only once it has been sought to its committed offset. At the end of a
     recovery faust resumes the stream partitions and only then seeks them; a fetch in between delivers
-    messages from wherever the partition stood, the agent processes them, and faust's drain loop then
-    drops the re-read messages below its read offset without acking them: a gap that held the commit
-    back forever (seen as a worker that never drained, in CI and with two workers), and messages applied
-    out of order. Resuming after the seek closes that window.
+    messages from wherever the partition stood (seen as a worker that never drained, in CI and with two
+    workers). Resuming after the seek closes that window.
 
-    Seeks a stream partition nobody committed yet back to its earliest offset. faust's seek to the
+    Seeks a stream partition nobody committed yet back to its earliest offset: faust's seek to the
     committed offsets leaves such a partition where it stood (aiokafka seeks only to a committed offset
-    above 0), so records fetched and then dropped around a rebalance were never read again.
-
-    Commits a partition never committed before only from the earliest offset it was sought to. faust
-    checks where a commit starts only when a committed offset above 0 is known. Found in a kill -9 run
-    (`tests/integration/test_processor.py`, under load): comments 3 to 10 of a partition never committed
-    were not delivered, 11 on were, and the commit passed them all; their windows lost those comments for
-    good. Held, such a commit waits (the worker's progress line shows it) instead of losing messages.
-    Left as faust has it: with a committed offset known, faust lets one missing message at the head
-    pass (it compares `first acked - committed > 1`, the committed offset being the next one to read).
-    Holding there instead was seen to stall on a pipeline tick skipped around a rebalance, never read
-    again; seeking back to the head would mend both, and is not built yet.
+    above 0).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._awaiting_seek: set[Any] = set()  # stream partitions resumed by recovery, not yet sought
-        self._heads: dict[Any, int] = {}  # never-committed stream partition -> offset sought to
+        self.cursors = InputCursors()
 
-    def start_offset(self, tp: Any) -> int | None:
-        """Where the partition's messages start for this worker: the committed offset, or the earliest
-        offset a never-committed partition was sought to; None if neither is known."""
-        committed: int | None = self._committed_offset[tp]
-        return self._heads.get(tp) if committed is None else committed
+    async def admit(self, message: Message) -> bool:
+        """Whether the agent processes this message; after a hole, starts reading its partition again."""
+        tp, offset = message.tp, message.offset
+        admission = self.cursors.admit(tp, offset)
+        if admission is Admission.REWIND:
+            start = self.cursors.next_offset(tp)
+            assert start is not None
+            log.warning(
+                "%s/%d: offsets %d to %d never reached the agent (faust dropped them): reading them again",
+                tp.topic, tp.partition, start, offset - 1,
+            )  # fmt: skip
+            await self._seek_back(tp, start)
+        return admission is Admission.PROCESS
+
+    async def rewind_stalled(self) -> None:
+        """Rewinds the partitions whose messages from the cursor on were fetched and lost, which no later
+        message reveals (seen: a kill -9 run whose last 16 reposts never reached the agent)."""
+        in_flight = {message.tp for message in self._unacked_messages}
+        for tp in self.assignment():
+            start = self.cursors.stalled(tp, self._fetch_position(tp), tp in in_flight)
+            if start is None:
+                continue
+            log.warning(
+                "%s/%d: fetched from offset %d on, and none of it reached the agent: reading it again",
+                tp.topic, tp.partition, start,
+            )  # fmt: skip
+            await self._seek_back(tp, start)
+
+    def _fetch_position(self, tp: Any) -> int | None:
+        """The next offset aiokafka fetches for the partition (read without waiting: aiokafka's own
+        `position()` waits for a position being reset, on the thread that also fetches)."""
+        assignment = self._thread._ensure_consumer()._subscription.subscription
+        state = assignment and assignment.assignment and assignment.assignment.state_value(tp)
+        return state.position if state is not None and state.has_valid_position else None
+
+    async def _seek_back(self, tp: Any, offset: int) -> None:
+        try:
+            await self.seek_wait({tp: offset})  # on the consumer's thread, like its fetches
+        except IllegalStateError:  # revoked meanwhile: its next owner reads from the committed offset
+            self.cursors.forget(tp)
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Message]]:
+        async for tp, message in super().getmany(timeout):
+            passage = self.cursors.passage(tp, message.offset)
+            if passage is Passage.DROP:
+                continue
+            if passage is Passage.REREAD:
+                # The drain loop drops what lies below its read offset, which records fetched before the
+                # rewind's seek may have moved past.
+                self._read_offset[tp] = message.offset
+            yield tp, message
 
     def _new_offset(self, tp: Any) -> int | None:
-        head = self._heads.get(tp) if self._committed_offset[tp] is None else None
-        acked = self._acked[tp]
-        if head is not None and acked:
-            first = min([*acked, *(interval.begin for interval in self._gap[tp])])
-            if first > head:
-                return None  # the message at the head was not processed yet (or was skipped)
-        offset: int | None = super()._new_offset(tp)
-        return offset
+        return self.cursors.committable(tp, super()._new_offset(tp))
+
+    async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
+        """None: our topics have no gaps, so a jump is a loss, mended by a rewind. faust would count the
+        offsets as committable, including ones read again and processed but whose batch is not settled."""
 
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return _BriefFetchThread(self, loop=self.loop, beacon=self.beacon)
@@ -144,29 +184,25 @@ class _ProcessedAckConsumer(AIOKafkaConsumer):
 
     async def perform_seek(self) -> None:
         await super().perform_seek()
-        await self._rewind_uncommitted()
+        streams = [tp for tp in self.assignment() if not self._is_changelog_tp(tp)]
+        uncommitted = [tp for tp in streams if self._committed_offset[tp] is None]
+        earliest = await self.earliest_offsets(*uncommitted) if uncommitted else {}
+        rewound = {tp: offset for tp, offset in earliest.items() if offset is not None}
+        if rewound:
+            await self.seek_wait(rewound)
+        for tp in streams:
+            start = self._committed_offset[tp]
+            if start is None:
+                start = rewound.get(tp)
+            if start is not None:
+                self.cursors.start(tp, start)
         sought, self._awaiting_seek = self._awaiting_seek, set()
         super().resume_partitions(sought & set(self.assignment()))
-
-    async def _rewind_uncommitted(self) -> None:
-        uncommitted = [
-            tp
-            for tp in self.assignment()
-            if not self._is_changelog_tp(tp) and self._committed_offset[tp] is None
-        ]
-        if not uncommitted:
-            return
-        earliest = await self.earliest_offsets(*uncommitted)
-        for tp in uncommitted:
-            offset = earliest.get(tp)
-            if offset is not None:
-                await self.seek(tp, offset)
-                self._heads[tp] = offset
 
     async def on_partitions_revoked(self, revoked: set[Any]) -> None:
         self._awaiting_seek -= set(revoked)
         for tp in revoked:
-            self._heads.pop(tp, None)
+            self.cursors.forget(tp)
         await super().on_partitions_revoked(revoked)
 
 
@@ -243,14 +279,12 @@ def build_app(
     producer = app.producer
     assert isinstance(producer, _IdempotentProducer)
     processors: dict[int, PartitionProcessor] = {}
-    processed: dict[tuple[str, int], int] = {}  # (input topic, partition) -> last offset processed
     inputs = (topics.likes, topics.comments, topics.reposts)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def forget(sender: Any, revoked: set[Any], **_: Any) -> None:
         for tp in revoked:
             processors.pop(tp.partition, None)
-            processed.pop((tp.topic, tp.partition), None)
 
     async def carry_out(effects: Effects, message: Any) -> None:
         p = message.partition
@@ -288,12 +322,15 @@ def build_app(
 
     @app.agent(source, concurrency=1)
     async def process(stream: Any) -> None:
+        consumer = consumer_of(app)
         # A batch: up to `batch_messages` messages, or what came within `batch_wait_s`. faust acks its
         # messages only after this body is done with it, so after their settled state was sent.
         async for batch in stream.take_events(settings.batch_messages, within=settings.batch_wait_s):
             first: dict[int, Any] = {}  # partition -> the batch's first message there
             for event in batch:
                 message = event.message
+                if not await consumer.admit(message):
+                    continue
                 processor = processors.get(message.partition)
                 if processor is None:
                     processor = PartitionProcessor(message.partition, rules)
@@ -309,18 +346,6 @@ def build_app(
                     effects = processor.process(message.topic, message.offset, message.value, wall_clock())
                 await carry_out(effects, message)
                 first.setdefault(message.partition, message)
-                input_tp = (message.topic, message.partition)
-                last = processed.get(input_tp)
-                if last is None:  # the first since the partition was assigned: it should be its start
-                    start = app.consumer.start_offset(message.tp)  # type: ignore[attr-defined]
-                    last = None if start is None else start - 1
-                skipped = skipped_offsets(last, message.offset)
-                if skipped is not None:
-                    log.warning(
-                        "%s/%d: offsets %d to %d never reached the agent (faust dropped them)",
-                        message.topic, message.partition, *skipped,
-                    )  # fmt: skip
-                processed[input_tp] = message.offset
             for partition, message in first.items():
                 settling = processors.get(partition)
                 if settling is not None:  # else revoked meanwhile: the new owner reads these messages again
@@ -334,14 +359,18 @@ def build_app(
             if tp.topic == topics.ticks:
                 await ticks.send(value=b"", partition=tp.partition)
 
+    @app.timer(interval=STALL_CHECK_INTERVAL_S)  # type: ignore[untyped-decorator]
+    async def rewind_stalled() -> None:
+        await consumer_of(app).rewind_stalled()
+
     @app.timer(interval=settings.progress_log_interval_s)  # type: ignore[untyped-decorator]
     async def progress() -> None:
-        """Per input partition: last offset processed and offset committed, so a stalled commit shows."""
+        """Per input partition: the next offset to process and the offset committed, so a stall shows."""
         consumer: Any = app.consumer
         committed, read = consumer._committed_offset, consumer._read_offset  # faust keeps no public view
         inputs = {topics.likes, topics.comments, topics.reposts}
         parts = [
-            f"{tp.topic}/{tp.partition} processed {processed.get((tp.topic, tp.partition), '-')} "
+            f"{tp.topic}/{tp.partition} next {_or_dash(consumer.cursors.next_offset(tp))} "
             f"committed {committed.get(tp, '-')} read {read.get(tp, '-')} end {consumer.highwater(tp)}"
             for tp in sorted(consumer.assignment())
             if tp.topic in inputs
@@ -354,13 +383,14 @@ def build_app(
     return app
 
 
-def skipped_offsets(last: int | None, offset: int) -> tuple[int, int] | None:
-    """The offsets between the last message the agent processed from a partition and this one, if any:
-    our topics are neither compacted nor transactional, so any there were dropped on the way. Seen under
-    load after a kill -9, with the loss that followed; logged so the next such drop is caught in the act."""
-    if last is None or offset <= last + 1:
-        return None
-    return last + 1, offset - 1
+def consumer_of(app: faust.App) -> _ProcessedAckConsumer:
+    consumer = app.consumer
+    assert isinstance(consumer, _ProcessedAckConsumer)
+    return consumer
+
+
+def _or_dash(value: int | None) -> str:
+    return "-" if value is None else str(value)
 
 
 def _not_fetched(consumer: Any, topics: set[str]) -> str:

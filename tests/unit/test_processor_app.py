@@ -51,46 +51,37 @@ def test_a_worker_logging_at_warning_keeps_debug_records_off() -> None:
     assert root.level == logging.WARNING and not root.isEnabledFor(logging.DEBUG)
 
 
-def commit_offset(acked: list[int], committed: int | None = None, head: int | None = None,
+def commit_offset(acked: list[int], committed: int | None, cursor: int,
                   gap: tuple[int, int] | None = None) -> int | None:  # fmt: skip
-    """The offset faust would commit for one partition, given what was acked and where it starts."""
+    """The offset the worker's consumer would commit for one partition, given what faust acked, what was
+    committed, and the agent's cursor."""
     from faust.types import TP
 
     consumer = app().consumer
     tp = TP("likes", 0)
     consumer._committed_offset[tp] = committed
-    if head is not None:
-        consumer._heads[tp] = head
+    consumer.cursors.start(tp, cursor)
     consumer._acked[tp] = list(acked)
     consumer._acked_index[tp] = set(acked)
     if gap is not None:
-        consumer._gap[tp].addi(*gap)
+        asyncio.run(consumer._add_gap(tp, *gap))
     result: int | None = consumer._new_offset(tp)
     return result
 
 
-def test_a_first_commit_starts_where_the_partition_was_sought_to() -> None:
-    assert commit_offset([0, 1, 2], head=0) == 3
-    assert commit_offset([5, 6], head=3, gap=(3, 5)) == 7, "a gap faust recorded covers the head"
-    assert commit_offset([31, 32, 33], committed=31) == 34
+def test_a_commit_goes_as_far_as_both_faust_acks_and_the_agent_processed() -> None:
+    assert commit_offset([0, 1, 2], committed=None, cursor=3) == 3
+    assert commit_offset([31, 32, 33], committed=31, cursor=40) == 34
+    assert commit_offset([31, 32, 33], committed=31, cursor=33) == 33
 
 
-def test_a_first_commit_never_passes_messages_nobody_processed() -> None:
-    """faust alone commits 14 here: with no committed offset it does not look at where the acked
-    messages start (seen losing comments 3 to 10 of a partition after a kill -9)."""
-    assert commit_offset([11, 12, 13], head=3) is None
+def test_a_commit_never_passes_messages_nobody_processed() -> None:
+    """faust alone commits 14 for the first, as nothing was committed yet (seen losing comments 3 to 10
+    of a partition after a kill -9), and 34 for the second: it lets one missing message pass."""
+    assert commit_offset([11, 12, 13], committed=None, cursor=3) == 3
+    assert commit_offset([32, 33], committed=31, cursor=31) == 31
 
 
-def test_a_later_commit_is_left_to_faust() -> None:
-    """One missing message at the head passes, as faust has it (see `_ProcessedAckConsumer`): holding
-    there stalled on a skipped tick. Known, and not mended yet."""
-    assert commit_offset([32, 33], committed=31, head=0) == 34
-
-
-def test_offsets_that_never_reached_the_agent_are_named() -> None:
-    from pipeline.processor import skipped_offsets
-
-    assert skipped_offsets(None, 12) is None, "nothing processed yet from the partition"
-    assert skipped_offsets(11, 12) is None
-    assert skipped_offsets(13, 12) is None, "read again after a seek back: not a drop"
-    assert skipped_offsets(0, 12) == (1, 11)
+def test_a_jump_in_offsets_is_no_gap_to_commit_past() -> None:
+    """faust's drain loop records one when offsets jump; ours have none, so a jump is a loss to read again."""
+    assert commit_offset([9], committed=5, cursor=5, gap=(6, 8)) is None
