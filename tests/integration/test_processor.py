@@ -124,6 +124,24 @@ def wait_for_more_state(kafka: KafkaSettings, worker: Worker, than: int, timeout
     raise AssertionError(f"the worker wrote no state within {timeout_s:.0f} s: {worker.log_tail()}")
 
 
+def stats_since(worker: Worker, since_ms: int, timeout_s: float) -> dict[int, PartitionStats]:
+    """Each partition's last counters, once both partitions emitted some at or after `since_ms`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        stats: dict[int, PartitionStats] = {}
+        for out in worker.outputs(worker.topics.metrics):
+            assert isinstance(out, PartitionStats)
+            stats[out.partition] = out
+        if len(stats) == 2 and all(s.emitted_at_ms >= since_ms for s in stats.values()):
+            return stats
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"no counters of both partitions since {since_ms} within {timeout_s} s: {stats}"
+            )
+        worker.check_alive()
+        time.sleep(0.2)
+
+
 def test_known_sequence_gives_exact_windows_alerts_and_response_times(
     kafka: KafkaSettings, unique: str, tmp_path: Path
 ) -> None:
@@ -134,6 +152,8 @@ def test_known_sequence_gives_exact_windows_alerts_and_response_times(
     worker.start()
     try:
         worker.wait_drained(timeout_s=120)
+        # Counters go out on ticks only: wait for a tick of each partition after the input was processed.
+        stats_since(worker, time.time_ns() // 1_000_000, timeout_s=60)
     finally:
         code = worker.stop()
     assert code == 0, worker.log.read_text()[-3000:]
@@ -159,10 +179,7 @@ def test_known_sequence_gives_exact_windows_alerts_and_response_times(
         assert isinstance(out, SlaRecord)
         sla[out.comment_id] = out
     assert {c: (r.response_s, r.breached, r.cancelled) for c, r in sla.items()} == EXPECTED_SLA
-    stats: dict[int, PartitionStats] = {}
-    for out in worker.outputs(worker.topics.metrics):
-        assert isinstance(out, PartitionStats)
-        stats[out.partition] = out
+    stats = stats_since(worker, 0, timeout_s=0)
     assert sum(s.late_events for s in stats.values()) == 1
     assert sum(s.duplicate_events for s in stats.values()) == 1
 
