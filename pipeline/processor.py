@@ -140,8 +140,8 @@ class _ProcessedAckConsumer(AIOKafkaConsumer):
     def _fetch_position(self, tp: Any) -> int | None:
         """The next offset aiokafka fetches for the partition (read without waiting: aiokafka's own
         `position()` waits for a position being reset, on the thread that also fetches)."""
-        assignment = self._thread._ensure_consumer()._subscription.subscription
-        state = assignment and assignment.assignment and assignment.assignment.state_value(tp)
+        subscription = self._thread._ensure_consumer()._subscription.subscription
+        state = subscription and subscription.assignment and subscription.assignment.state_value(tp)
         return state.position if state is not None and state.has_valid_position else None
 
     async def _seek_back(self, tp: Any, offset: int) -> None:
@@ -366,7 +366,7 @@ def build_app(
     @app.timer(interval=settings.progress_log_interval_s)  # type: ignore[untyped-decorator]
     async def progress() -> None:
         """Per input partition: the next offset to process and the offset committed, so a stall shows."""
-        consumer: Any = app.consumer
+        consumer = consumer_of(app)
         committed, read = consumer._committed_offset, consumer._read_offset  # faust keeps no public view
         inputs = {topics.likes, topics.comments, topics.reposts}
         parts = [
