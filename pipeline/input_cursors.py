@@ -18,6 +18,11 @@ A loss at the tail shows no later message: a partition whose fetch position stan
 none of its messages in flight, twice in a row, is rewound too (`stalled`). A commit never passes the
 cursor, whatever faust acked or counted as a gap.
 
+The one loss a rewind cannot mend: messages deleted from the log (retention, or DeleteRecords) before the
+agent reached them. The consumer checks where the log starts before it seeks, and moves the cursor up to
+it (`skip_deleted`): those messages are gone, and reading from the cursor would fail (seen: a worker
+restarted after its committed offset was deleted rewound every 4 s, for good, processing nothing).
+
 No faust and no I/O here: `pipeline.processor`'s consumer does the seeking and the committing.
 """
 
@@ -59,6 +64,18 @@ class InputCursors:
         self._next.pop(tp, None)
         self._rewinds.pop(tp, None)
         self._suspects.pop(tp, None)
+
+    def skip_deleted(self, tp: Hashable, log_start: int) -> int:
+        """The partition's log now starts at `log_start`: how many messages from the cursor on were
+        deleted unprocessed (0 if none). Those are skipped: the cursor moves up to `log_start`, and the
+        partition is read again from there (the caller seeks), letting none of its records through until
+        that one comes."""
+        expected = self._next.get(tp)
+        if expected is None or log_start <= expected:
+            return 0
+        self._next[tp] = self._rewinds[tp] = log_start
+        self._suspects.pop(tp, None)
+        return log_start - expected
 
     def next_offset(self, tp: Hashable) -> int | None:
         return self._next.get(tp)

@@ -23,10 +23,10 @@ import logging
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import faust
-from aiokafka.errors import IllegalStateError
+from aiokafka.errors import IllegalStateError, KafkaError
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
@@ -120,7 +120,7 @@ class _ProcessedAckConsumer(AIOKafkaConsumer):
                 "%s/%d: offsets %d to %d never reached the agent (faust dropped them): reading them again",
                 tp.topic, tp.partition, start, offset - 1,
             )  # fmt: skip
-            await self._seek_back(tp, start)
+            await self._seek_back(tp)
         return admission is Admission.PROCESS
 
     async def rewind_stalled(self) -> None:
@@ -135,7 +135,7 @@ class _ProcessedAckConsumer(AIOKafkaConsumer):
                 "%s/%d: fetched from offset %d on, and none of it reached the agent: reading it again",
                 tp.topic, tp.partition, start,
             )  # fmt: skip
-            await self._seek_back(tp, start)
+            await self._seek_back(tp)
 
     def _fetch_position(self, tp: Any) -> int | None:
         """The next offset aiokafka fetches for the partition (read without waiting: aiokafka's own
@@ -144,11 +144,40 @@ class _ProcessedAckConsumer(AIOKafkaConsumer):
         state = subscription and subscription.assignment and subscription.assignment.state_value(tp)
         return state.position if state is not None and state.has_valid_position else None
 
-    async def _seek_back(self, tp: Any, offset: int) -> None:
+    async def _seek_back(self, tp: Any) -> None:
+        """Reads the partition again from its cursor, or from where its log starts if the messages at the
+        cursor were deleted meanwhile (a seek there would be reset to the log's start, whose records a
+        rewind to the cursor drops: stuck for good)."""
+        try:
+            log_start = (await self.earliest_offsets(tp)).get(tp)
+        except KafkaError as exc:
+            log.warning("%s/%d: where its log starts is unknown (%s): reading it again from the cursor",
+                        tp.topic, tp.partition, exc)  # fmt: skip
+        else:
+            if log_start is not None:
+                await self._skip_deleted(tp, log_start)
+        offset = self.cursors.next_offset(tp)
+        if offset is None:
+            return
         try:
             await self.seek_wait({tp: offset})  # on the consumer's thread, like its fetches
         except IllegalStateError:  # revoked meanwhile: its next owner reads from the committed offset
             self.cursors.forget(tp)
+
+    async def _skip_deleted(self, tp: Any, log_start: int) -> bool:
+        """Whether messages from the cursor on were deleted; if so the cursor moves up to `log_start`, and
+        a commit may pass the deleted offsets once the messages after them are processed."""
+        start = self.cursors.next_offset(tp)
+        lost = self.cursors.skip_deleted(tp, log_start)
+        if not lost:
+            return False
+        log.error(
+            "%s/%d: offsets %d to %d were deleted before they were processed (retention, or deleted "
+            "records): %d messages lost; going on from offset %d",
+            tp.topic, tp.partition, start, log_start - 1, lost, log_start,
+        )  # fmt: skip
+        await super()._add_gap(tp, cast(int, start), log_start - 1)
+        return True
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Message]]:
         async for tp, message in super().getmany(timeout):
@@ -185,17 +214,27 @@ class _ProcessedAckConsumer(AIOKafkaConsumer):
     async def perform_seek(self) -> None:
         await super().perform_seek()
         streams = [tp for tp in self.assignment() if not self._is_changelog_tp(tp)]
-        uncommitted = [tp for tp in streams if self._committed_offset[tp] is None]
-        earliest = await self.earliest_offsets(*uncommitted) if uncommitted else {}
-        rewound = {tp: offset for tp, offset in earliest.items() if offset is not None}
-        if rewound:
-            await self.seek_wait(rewound)
+        log_starts = await self.earliest_offsets(*streams) if streams else {}
+        # Partitions whose reading starts elsewhere than at the committed offset faust sought: nothing
+        # committed yet, or the committed offset deleted since (`skipped`).
+        moved: dict[Any, int] = {}
+        skipped: dict[Any, int] = {}
         for tp in streams:
-            start = self._committed_offset[tp]
-            if start is None:
-                start = rewound.get(tp)
-            if start is not None:
-                self.cursors.start(tp, start)
+            committed, log_start = self._committed_offset[tp], log_starts.get(tp)
+            if committed is not None:
+                self.cursors.start(tp, committed)
+                if log_start is not None and await self._skip_deleted(tp, log_start):
+                    moved[tp] = skipped[tp] = log_start
+            elif log_start is not None:
+                self.cursors.start(tp, log_start)
+                moved[tp] = log_start
+        if moved:
+            await self.seek_wait(moved)
+        if skipped:
+            # Nothing of these partitions is processed yet: their commit can move past the deleted
+            # messages now (otherwise only once a message after them is processed), so that the lag and
+            # the next start know they are gone.
+            await self._commit_offsets(skipped)
         sought, self._awaiting_seek = self._awaiting_seek, set()
         super().resume_partitions(sought & set(self.assignment()))
 

@@ -211,6 +211,45 @@ def test_bad_lines_go_to_the_dead_letter_topic_and_the_rest_is_counted(
     assert windows[-1].likes == 2
 
 
+def test_input_deleted_before_it_was_processed_is_reported_and_the_rest_is_counted(
+    kafka: KafkaSettings, unique: str, tmp_path: Path
+) -> None:
+    """Retention (here: the DeleteRecords a retention check also uses) removed messages a stopped worker
+    had not reached yet: the restarted worker says which offsets are gone and counts everything after."""
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+    worker = prepare(kafka, f"r{unique}-", tmp_path)
+    before = [ev("like", f"a{i}", "0:10", "p1", f"u{i}") for i in range(5)]
+    after = [ev("like", f"b{i}", "1:10", "p1", f"v{i}") for i in range(10)]
+    publish(kafka, worker, before, batch_events=1)
+    worker.start()
+    try:
+        worker.wait_drained(timeout_s=120)
+    finally:
+        assert worker.stop() == 0, worker.log_tail()
+    publish(kafka, worker, after, batch_events=1)  # one partition: all of p1's likes share a key
+    consumer = KafkaConsumer(**kafka.client_config())
+    partitions = [TopicPartition(worker.topics.likes, p) for p in (0, 1)]
+    end = consumer.end_offsets(partitions)
+    consumer.close()
+    (tp,) = [tp for tp in partitions if end[tp] == 15]
+    admin = KafkaAdminClient(**kafka.client_config())
+    admin.delete_records({tp: 11})  # offsets 5 to 10 (b0 to b5) go before any worker read them
+    admin.close()
+    worker.start()
+    try:
+        worker.wait_drained(timeout_s=120)
+    finally:
+        assert worker.stop() == 0, worker.log_tail()
+    text = worker.log.read_text()
+    assert f"{tp.topic}/{tp.partition}: offsets 5 to 10 were deleted before they were processed" in text
+    windows = {}
+    for out in worker.outputs(worker.topics.engagement):
+        if isinstance(out, WindowValue):
+            windows[out.minute_ms] = (out.likes, out.unique_engagers)
+    assert windows == {at("0:00"): (5, 5), at("1:00"): (4, 4)}
+
+
 def simulated(events: int) -> list[CanonicalEvent]:
     sim = Simulator(SimulatorSettings(communities=4, events_per_sim_s=4.0, answer_median_s=300, seed=11))
     return list(sim.events(count=events))

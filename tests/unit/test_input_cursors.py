@@ -85,3 +85,18 @@ def test_no_rewind_while_messages_are_on_their_way_or_the_cursor_moves() -> None
     assert cursors.stalled(TP, fetched_to=5, in_flight=False) is None, "all fetched is processed"
     assert cursors.stalled(TP, fetched_to=5, in_flight=False) is None
     assert cursors.stalled(TP, fetched_to=None, in_flight=False) is None, "no position yet"
+
+
+def test_messages_deleted_before_the_cursor_reached_them_are_skipped_and_counted() -> None:
+    cursors = InputCursors()
+    cursors.start(TP, 5)
+    assert cursors.admit(TP, 20) is Admission.REWIND, "5 to 19 missing: a rewind to 5 is asked for"
+    assert cursors.skip_deleted(TP, 20) == 15, "the log starts at 20: 5 to 19 are gone"
+    assert cursors.next_offset(TP) == 20
+    assert cursors.committable(TP, 30) == 20
+    # Records fetched before the seek to 20 are dropped; 20 comes again and is processed.
+    assert [cursors.passage(TP, offset) for offset in (21, 20)] == [Passage.DROP, Passage.REREAD]
+    assert [cursors.admit(TP, offset) for offset in (20, 21)] == [Admission.PROCESS] * 2
+    assert cursors.skip_deleted(TP, 20) == 0, "a log starting behind the cursor skips nothing"
+    assert cursors.next_offset(TP) == 22
+    assert cursors.skip_deleted(("likes", 0), 7) == 0, "a partition not sought yet has nothing to skip"

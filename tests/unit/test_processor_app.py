@@ -85,3 +85,35 @@ def test_a_commit_never_passes_messages_nobody_processed() -> None:
 def test_a_jump_in_offsets_is_no_gap_to_commit_past() -> None:
     """faust's drain loop records one when offsets jump; ours have none, so a jump is a loss to read again."""
     assert commit_offset([9], committed=5, cursor=5, gap=(6, 8)) is None
+
+
+def test_messages_deleted_before_a_rewind_reached_them_are_skipped_and_committed_past() -> None:
+    """Retention deleted offsets 5 to 10 while the worker lagged: a rewind to 5 would be reset to 11 by
+    the broker and then drop everything it reads (waiting for 5), for good. It goes on from 11 instead,
+    and a commit passes 5 to 10 once what follows them is processed."""
+    from faust.types import TP
+
+    consumer = app().consumer
+    tp = TP("likes", 0)
+    sought: list[dict[TP, int]] = []
+
+    async def earliest_offsets(*partitions: TP) -> dict[TP, int]:
+        return dict.fromkeys(partitions, 11)
+
+    async def seek_wait(offsets: dict[TP, int]) -> None:
+        sought.append(dict(offsets))
+
+    consumer.earliest_offsets = earliest_offsets  # type: ignore[method-assign]
+    consumer.seek_wait = seek_wait  # type: ignore[method-assign]
+    consumer._committed_offset[tp] = 5
+    consumer.cursors.start(tp, 5)
+    consumer.cursors.admit(tp, 12)  # the hole that asks for the rewind
+    asyncio.run(consumer._seek_back(tp))
+    assert sought == [{tp: 11}]
+    assert consumer.cursors.next_offset(tp) == 11
+    assert consumer._new_offset(tp) is None, "nothing processed after the deleted offsets yet"
+    for offset in (11, 12, 13):
+        consumer.cursors.admit(tp, offset)
+    consumer._acked[tp] = [11, 12, 13]
+    consumer._acked_index[tp] = {11, 12, 13}
+    assert consumer._new_offset(tp) == 14
