@@ -108,6 +108,7 @@ class _ProcessedAckConsumer(AIOKafkaConsumer):
         super().__init__(*args, **kwargs)
         self._awaiting_seek: set[Any] = set()  # stream partitions resumed by recovery, not yet sought
         self.cursors = InputCursors()
+        self._batches_handed_out = self._batches_at_last_check = 0  # fetched batches, see rewind_stalled
 
     async def admit(self, message: Message) -> bool:
         """Whether the agent processes this message; after a hole, starts reading its partition again."""
@@ -125,10 +126,18 @@ class _ProcessedAckConsumer(AIOKafkaConsumer):
 
     async def rewind_stalled(self) -> None:
         """Rewinds the partitions whose messages from the cursor on were fetched and lost, which no later
-        message reveals (seen: a kill -9 run whose last 16 reposts never reached the agent)."""
+        message reveals (seen: a kill -9 run whose last 16 reposts never reached the agent).
+
+        Only once a fetched batch was handed out in full since the last check: until then its records may
+        still be on their way, untracked (the drain loop waits while the agent works through a backlog).
+        With this, the rewinds still seen (of ticks, in a worker just started on a backlog) follow records
+        faust's getmany took from aiokafka and never handed out: real losses, which its flow and
+        generation checks can cause."""
+        settled = self._batches_handed_out != self._batches_at_last_check
+        self._batches_at_last_check = self._batches_handed_out
         in_flight = {message.tp for message in self._unacked_messages}
         for tp in self.assignment():
-            start = self.cursors.stalled(tp, self._fetch_position(tp), tp in in_flight)
+            start = self.cursors.stalled(tp, self._fetch_position(tp), not settled or tp in in_flight)
             if start is None:
                 continue
             log.warning(
@@ -189,6 +198,7 @@ class _ProcessedAckConsumer(AIOKafkaConsumer):
                 # rewind's seek may have moved past.
                 self._read_offset[tp] = message.offset
             yield tp, message
+        self._batches_handed_out += 1  # each record delivered or dropped by now
 
     def _new_offset(self, tp: Any) -> int | None:
         return self.cursors.committable(tp, super()._new_offset(tp))

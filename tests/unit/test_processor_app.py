@@ -117,3 +117,35 @@ def test_messages_deleted_before_a_rewind_reached_them_are_skipped_and_committed
     consumer._acked[tp] = [11, 12, 13]
     consumer._acked_index[tp] = {11, 12, 13}
     assert consumer._new_offset(tp) == 14
+
+
+def test_a_lost_tail_is_rewound_only_once_fetched_batches_were_handed_out_in_full() -> None:
+    """A partition fetched past its cursor with nothing tracked: lost, or waiting in a batch the drain loop
+    has not handed out yet because the agent is busy. Only a batch handed out in full tells them apart."""
+    from faust.types import TP
+
+    consumer = app().consumer
+    tp = TP("reposts", 1)
+    sought: list[dict[TP, int]] = []
+
+    async def earliest_offsets(*partitions: TP) -> dict[TP, int]:
+        return dict.fromkeys(partitions, 0)
+
+    async def seek_wait(offsets: dict[TP, int]) -> None:
+        sought.append(dict(offsets))
+
+    consumer.earliest_offsets = earliest_offsets  # type: ignore[method-assign]
+    consumer.seek_wait = seek_wait  # type: ignore[method-assign]
+    consumer.assignment = lambda: {tp}  # type: ignore[method-assign]
+    consumer._fetch_position = lambda _tp: 20  # type: ignore[method-assign]
+    consumer.cursors.start(tp, 4)
+
+    async def checks(count: int, batches_between: int) -> None:
+        for _ in range(count):
+            consumer._batches_handed_out += batches_between  # what the getmany wrapper counts
+            await consumer.rewind_stalled()
+
+    asyncio.run(checks(4, batches_between=0))
+    assert sought == [], "a batch still being handed out may hold the records"
+    asyncio.run(checks(2, batches_between=1))
+    assert sought == [{tp: 4}]
