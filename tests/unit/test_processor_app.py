@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import faust
 import pytest
@@ -87,24 +88,31 @@ def test_a_jump_in_offsets_is_no_gap_to_commit_past() -> None:
     assert commit_offset([9], committed=5, cursor=5, gap=(6, 8)) is None
 
 
+def seeking_consumer(log_start: int) -> tuple[Any, list[dict[Any, int]]]:
+    """The worker's consumer with a broker stand-in whose logs start at `log_start`, and the seeks it
+    asks for."""
+    consumer = app().consumer
+    sought: list[dict[Any, int]] = []
+
+    async def earliest_offsets(*partitions: Any) -> dict[Any, int]:
+        return dict.fromkeys(partitions, log_start)
+
+    async def seek_wait(offsets: dict[Any, int]) -> None:
+        sought.append(dict(offsets))
+
+    consumer.earliest_offsets = earliest_offsets  # type: ignore[method-assign]
+    consumer.seek_wait = seek_wait  # type: ignore[method-assign]
+    return consumer, sought
+
+
 def test_messages_deleted_before_a_rewind_reached_them_are_skipped_and_committed_past() -> None:
     """Retention deleted offsets 5 to 10 while the worker lagged: a rewind to 5 would be reset to 11 by
     the broker and then drop everything it reads (waiting for 5), for good. It goes on from 11 instead,
     and a commit passes 5 to 10 once what follows them is processed."""
     from faust.types import TP
 
-    consumer = app().consumer
+    consumer, sought = seeking_consumer(log_start=11)
     tp = TP("likes", 0)
-    sought: list[dict[TP, int]] = []
-
-    async def earliest_offsets(*partitions: TP) -> dict[TP, int]:
-        return dict.fromkeys(partitions, 11)
-
-    async def seek_wait(offsets: dict[TP, int]) -> None:
-        sought.append(dict(offsets))
-
-    consumer.earliest_offsets = earliest_offsets  # type: ignore[method-assign]
-    consumer.seek_wait = seek_wait  # type: ignore[method-assign]
     consumer._committed_offset[tp] = 5
     consumer.cursors.start(tp, 5)
     consumer.cursors.admit(tp, 12)  # the hole that asks for the rewind
@@ -124,18 +132,8 @@ def test_a_lost_tail_is_rewound_only_once_fetched_batches_were_handed_out_in_ful
     has not handed out yet because the agent is busy. Only a batch handed out in full tells them apart."""
     from faust.types import TP
 
-    consumer = app().consumer
+    consumer, sought = seeking_consumer(log_start=0)
     tp = TP("reposts", 1)
-    sought: list[dict[TP, int]] = []
-
-    async def earliest_offsets(*partitions: TP) -> dict[TP, int]:
-        return dict.fromkeys(partitions, 0)
-
-    async def seek_wait(offsets: dict[TP, int]) -> None:
-        sought.append(dict(offsets))
-
-    consumer.earliest_offsets = earliest_offsets  # type: ignore[method-assign]
-    consumer.seek_wait = seek_wait  # type: ignore[method-assign]
     consumer.assignment = lambda: {tp}  # type: ignore[method-assign]
     consumer._fetch_position = lambda _tp: 20  # type: ignore[method-assign]
     consumer.cursors.start(tp, 4)
