@@ -3,8 +3,8 @@ store) as `pulse run` starts it, on private topics deleted afterwards.
 
 - Throughput: N events are written to a file (untimed), then replayed through the real broker; the clock
   runs from the first line read until the workers have committed everything and the loader has
-  committed every output, i.e. until every event is a row in ClickHouse. The pipeline is started and
-  warmed up first, so its start-up is not counted.
+  committed every output, i.e. until every event is a row in ClickHouse. The pipeline is started, its
+  workers have settled into their group, and it is warmed up first, so its start-up is not counted.
 - Latency, on live traffic stamped with the wall clock at a steady rate: record timestamp to row in
   ClickHouse, measured on subscriber comments (first `comment_sla` row written, `written_at` -
   `commented_at`), and for alerts from the SLA deadline to the alert's row (`written_at` - `fired_at`).
@@ -130,6 +130,7 @@ def run_end_to_end(
     pipeline = LocalPipeline(s, RunOptions(workers=workers, notify=False), log_dir)
     pipeline.start()
     try:
+        pipeline.wait_settled(timeout_s=180)  # a worker joining late would stop the group mid-run
         with EventPublisher(s.kafka, s.publisher, pipeline.topics) as publisher:  # warm-up: one comment
             publisher.publish(_comment(0, int(time.time() * 1000), "bench-warmup"))
         pipeline.wait_processed(timeout_s=180)

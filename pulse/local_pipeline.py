@@ -23,7 +23,7 @@ from pipeline.tables import sink_routes
 from pulse.child_process import PulseChild
 from pulse.errors import PulseError, TopicError
 from pulse.settings import Settings
-from pulse.topics import committed_offsets, ensure_topics, wait_committed
+from pulse.topics import committed_offsets, ensure_topics, wait_committed, wait_group_settled
 from pulse.worker_process import WorkerProcess
 
 
@@ -120,6 +120,13 @@ class LocalPipeline:
             if child.process is not None:
                 codes[child.name] = child.stop()
         return codes
+
+    def wait_settled(self, timeout_s: float) -> None:
+        """Until every stream worker has joined and holds partitions."""
+        wait_group_settled(
+            self.kafka, self.app_id, self.options.workers, self.settings.topics.event_partitions, timeout_s,
+            "the stream workers", self.check,
+        )  # fmt: skip
 
     def wait_processed(self, timeout_s: float) -> None:
         inputs = [self.topics.likes, self.topics.comments, self.topics.reposts]

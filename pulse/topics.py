@@ -222,6 +222,54 @@ def wait_committed(
     )
 
 
+def group_members(kafka: KafkaSettings, group: str) -> tuple[str, list[int]]:
+    """The group's state ("Stable", "PreparingRebalance", "Empty", ...) and how many partitions each of
+    its members holds."""
+    admin = _admin(kafka)
+    try:
+        described = admin.describe_groups([group]).get(group) or {}
+    except KafkaError as exc:
+        raise TopicError(f"cannot describe group {group} on {kafka.bootstrap_servers}: {exc}") from exc
+    finally:
+        admin.close()
+    held = [
+        sum(len(t["partitions"]) for t in (m.get("member_assignment") or {}).get("assigned_partitions", []))
+        for m in described.get("members", [])
+    ]
+    return str(described.get("group_state", "unknown")), held
+
+
+def wait_group_settled(
+    kafka: KafkaSettings,
+    group: str,
+    members: int,
+    partitions: int,
+    timeout_s: float,
+    who: str,
+    check_alive: Callable[[], None] = lambda: None,
+) -> None:
+    """Until `group` is stable with `members` members, each holding some of the `partitions` partitions
+    of its input (as many as there are, when members outnumber them): after it, no member still starting
+    will join and move partitions (a rebalance stops the whole group for seconds)."""
+    deadline = time.monotonic() + timeout_s
+    seen: tuple[str, list[int]] = ("not described yet", [])
+    while time.monotonic() < deadline:
+        check_alive()
+        try:
+            seen = group_members(kafka, group)
+            state, held = seen
+            holding = sum(1 for count in held if count)
+            if state == "Stable" and len(held) == members and holding >= min(members, partitions):
+                return
+        except TopicError as exc:
+            seen = (str(exc), [])
+        time.sleep(0.25)
+    raise TopicError(
+        f"{who} did not settle into {members} member(s) holding partitions within {timeout_s:.0f} s "
+        f"(last seen: {seen[0]}, partitions per member {seen[1]})"
+    )
+
+
 def committed_offsets(
     kafka: KafkaSettings, group: str, partitions: list[TopicPartition]
 ) -> dict[TopicPartition, int]:
