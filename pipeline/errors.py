@@ -10,6 +10,8 @@ PipelineError
  +-- DestinationError    an ops-channel destination refused an alert or could not be reached;
                          `retryable`, `retry_after_s` (what the API asked for), `status` (HTTP)
  +-- NotifierKafkaError  the notifier could not reach Kafka, or create, read or write its delivery ledger
+ +-- RecoveryStalled     a worker's table recovery received no changelog record for too long: it stops,
+                         to be started again
 """
 
 from __future__ import annotations
@@ -68,3 +70,7 @@ class NotifierKafkaError(PipelineError):
 class SinkStopped(PipelineError):
     """The sink was asked to stop while retrying a batch; its offsets were not committed, so it is read
     again on the next start."""
+
+
+class RecoveryStalled(PipelineError):
+    """A worker's table recovery has changelog records left to read and received none for too long."""

@@ -18,6 +18,7 @@ raw bytes and dead-letters each bad line with the original bytes, its source and
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import ssl
@@ -32,9 +33,11 @@ from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
 from faust.types import ConsumerT, Message, ProducerT
 
+from pipeline.errors import RecoveryStalled
 from pipeline.input_cursors import Admission, InputCursors, Passage
 from pipeline.partition import Effects, PartitionProcessor
 from pipeline.processor_settings import ProcessorSettings
+from pipeline.recovery_watch import RecoveryProgress, stalled_for
 from schemas import KafkaSettings, Topics, dead_letter_headers
 from schemas.outputs import encode_outputs
 
@@ -66,6 +69,7 @@ class _IdempotentProducer(AIOKafkaProducer):
 
 FETCH_MAX_WAIT_MS = 100
 STALL_CHECK_INTERVAL_S = 2.0  # how often partitions are checked for fetched messages lost on the way
+RECOVERY_CHECK_INTERVAL_S = 5.0
 
 
 class _BriefFetchThread(AIOKafkaConsumerThread):
@@ -475,22 +479,57 @@ def _end_of_input(value: bytes | None) -> int | None:
 
 
 class _Worker(faust.Worker):
-    """faust's worker without its terminal spinner. To spin on every log record, faust sets the root
-    logger to DEBUG whenever the level asked for is WARNING or above, so every debug call of faust and
-    aiokafka built a record (faust's recovery logs two per changelog record): seen as most of a standby
-    worker's CPU, and a few percent of an active one's."""
+    """faust's worker without its terminal spinner, and with a watch on its table recovery.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    The spinner: to spin on every log record, faust sets the root logger to DEBUG whenever the level asked
+    for is WARNING or above, so every debug call of faust and aiokafka built a record (faust's recovery
+    logs two per changelog record): seen as most of a standby worker's CPU, and a few percent of an
+    active one's.
+
+    The watch (see `pipeline.recovery_watch`) runs from the worker's start, as a recovery blocks faust's
+    own timers until it completes."""
+
+    def __init__(self, app: faust.App, *args: Any, recovery_stall_s: float, **kwargs: Any) -> None:
+        super().__init__(app, *args, **kwargs)
         self.spinner = None
+        self.recovery_stall_s = recovery_stall_s
+
+    async def on_first_start(self) -> None:
+        await super().on_first_start()
+        self.add_future(self._watch_recovery())
+
+    async def _watch_recovery(self) -> None:
+        while not self.should_stop:
+            await asyncio.sleep(RECOVERY_CHECK_INTERVAL_S)
+            recovery = self.app.tables.recovery  # type: ignore[attr-defined]  # not in TableManagerT
+            stats = recovery.active_stats()
+            progress = RecoveryProgress(
+                recovering=recovery.in_recovery,
+                started_at=recovery._recovery_started_at,  # faust keeps no public view of these
+                remaining={tp: stat.remaining for tp, stat in stats.items()},
+                received_at=recovery._active_events_received_at.values(),
+            )
+            stalled = stalled_for(progress, time.monotonic())
+            if stalled >= self.recovery_stall_s:
+                left = ", ".join(
+                    f"{tp.topic}/{tp.partition}: {stat.remaining}" for tp, stat in sorted(stats.items())
+                )
+                log.error(
+                    "state recovery received no changelog record for %.0f s with records left to read (%s): "
+                    "stopping this worker, to be started again (PULSE_PROCESSOR__RECOVERY_STALL_S)",
+                    stalled, left,
+                )  # fmt: skip
+                await self.app.crash(RecoveryStalled(f"no changelog record for {stalled:.0f} s ({left})"))
+                return
 
 
-def run_worker(app: faust.App, log_level: str) -> None:
-    """Runs a worker until SIGTERM/SIGINT (then commits and stops cleanly).
+def run_worker(app: faust.App, log_level: str, recovery_stall_s: float) -> None:
+    """Runs a worker until SIGTERM/SIGINT (then commits and stops cleanly), or until its state recovery
+    stalls (then it exits with an error, for its supervisor to start it again).
 
     What exists by now (modules, faust, the app) lives as long as the process: frozen out of the cycle
     collector's reach, so its full collections walk only what processing keeps (windows, clocks)."""
-    worker = _Worker(app, loglevel=log_level, quiet=True)
+    worker = _Worker(app, loglevel=log_level, quiet=True, recovery_stall_s=recovery_stall_s)
     gc.collect()
     gc.freeze()
     worker.execute_from_commandline()

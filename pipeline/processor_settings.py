@@ -48,6 +48,13 @@ class ProcessorSettings(BaseModel):
         le=3_600,
         description="how often the worker logs, per input partition, the offsets processed and committed",
     )
+    recovery_stall_s: float = Field(
+        default=120.0,
+        ge=10,
+        le=3_600,
+        description="how long a worker's state recovery may receive no changelog record, with records left "
+        "to read, before the worker stops with an error to be started again",
+    )
     session_timeout_s: float = Field(
         default=30.0,
         ge=6,

@@ -53,4 +53,4 @@ def process(obj: Context, app_id: str | None, sla_s: float | None, lateness_s: f
     err_console.print(
         f"processor {settings.processor.app_id}: {partitions} partitions from {settings.kafka.bootstrap_servers}"
     )
-    run_worker(app, settings.log_level)
+    run_worker(app, settings.log_level, settings.processor.recovery_stall_s)

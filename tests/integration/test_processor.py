@@ -308,3 +308,44 @@ def test_kill_9_mid_run_gives_the_same_windows_and_alerts_as_an_undisturbed_run(
     assert got[0] == expected[0]
     assert got[1] == expected[1]
     assert got[2] == expected[2]
+
+
+def test_a_worker_whose_state_recovery_stalls_stops_with_an_error(
+    kafka: KafkaSettings, unique: str, tmp_path: Path
+) -> None:
+    """A recovery that waits for a changelog record which never comes (here the way faust's recovery is
+    known to hang: the changelog ends in a transaction marker, an offset no consumer is ever given)
+    makes the worker stop with an error, to be started again, instead of waiting for ever."""
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+    worker = prepare(kafka, f"rs{unique}-", tmp_path, recovery_stall_s=10)
+    publish(kafka, worker, [ev("like", f"a{i}", "0:10", "p1", f"u{i}") for i in range(3)])
+    worker.start()
+    try:
+        worker.wait_drained(timeout_s=120)
+    finally:
+        assert worker.stop() == 0, worker.log_tail()
+
+    changelog = f"{worker.app_id}-state-changelog"
+    consumer = KafkaConsumer(**kafka.client_config(), enable_auto_commit=False)
+    partitions = [TopicPartition(changelog, p) for p in (0, 1)]
+    ends = consumer.end_offsets(partitions)
+    tp = next(tp for tp in partitions if ends[tp] > 0)
+    consumer.assign([tp])
+    consumer.seek(tp, ends[tp] - 1)
+    (last,) = consumer.poll(timeout_ms=10_000)[tp][-1:]
+    consumer.close()
+    producer = KafkaProducer(**kafka.client_config(), transactional_id=f"t{unique}")
+    producer.init_transactions()
+    producer.begin_transaction()
+    producer.send(changelog, key=last.key, value=last.value, partition=tp.partition)  # the same state again
+    producer.commit_transaction()
+    producer.close()
+
+    worker.start()
+    deadline = time.monotonic() + 90
+    while worker.exited() is None:
+        assert time.monotonic() < deadline, f"the worker still waits for its recovery: {worker.log_tail()}"
+        time.sleep(0.5)
+    assert worker.exited() != 0
+    assert "state recovery received no changelog record for" in worker.log.read_text(), worker.log_tail()

@@ -48,7 +48,8 @@ def test_a_worker_logging_at_warning_keeps_debug_records_off() -> None:
 
     root = logging.Logger("a-root-stand-in", logging.WARNING)
     root.addHandler(logging.NullHandler())
-    _Worker(app(), loglevel="WARNING", quiet=True).on_setup_root_logger(root, logging.WARNING)
+    worker = _Worker(app(), loglevel="WARNING", quiet=True, recovery_stall_s=120)
+    worker.on_setup_root_logger(root, logging.WARNING)
     assert root.level == logging.WARNING and not root.isEnabledFor(logging.DEBUG)
 
 
