@@ -1,5 +1,5 @@
 """End-to-end benchmark: the whole pipeline (broker, a stream worker, the loader into a fresh embedded
-store) as `pulse run` starts it, on private topics deleted afterwards.
+store) as `pulse run` starts it, on private topics and groups deleted afterwards.
 
 - Throughput: N events are written to a file (untimed), then replayed through the real broker; the clock
   runs from the first line read until the workers have committed everything and the loader has
@@ -183,7 +183,7 @@ def run_end_to_end(
             peaks[child.name] = max(peaks.get(child.name, 0.0), child.peak_mb())
     finally:
         pipeline.stop()
-        pipeline.delete_topics()
+        pipeline.delete_topics_and_groups()
         shutil.rmtree(store, ignore_errors=True)
         file.unlink(missing_ok=True)
     if not latency[2]:

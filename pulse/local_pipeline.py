@@ -177,8 +177,9 @@ class LocalPipeline:
                 raise PulseError(f"the loader does not serve queries ({served} missing)")
             time.sleep(0.1)
 
-    def delete_topics(self) -> None:
-        """For a private run: its topics and its workers' changelog go when it is done."""
+    def delete_topics_and_groups(self) -> None:
+        """For a private run, once it stopped: its topics, its workers' changelog and its consumer groups
+        go (groups would otherwise stay on the broker, empty, until their offsets expire after days)."""
         changelog = f"{self.app_id}-state-changelog"
         admin = KafkaAdminClient(**self.kafka.client_config())
         try:
@@ -186,7 +187,10 @@ class LocalPipeline:
             doomed = sorted({*self.topics.all, self.topics.ticks, changelog} & existing)
             if doomed:
                 admin.delete_topics(doomed)
+            groups = {self.app_id, self.sink_group} & {group["group_id"] for group in admin.list_groups()}
+            if groups:
+                admin.delete_groups(sorted(groups))
         except KafkaError as exc:
-            raise TopicError(f"cannot delete the run's topics: {exc}") from exc
+            raise TopicError(f"cannot delete the run's topics and groups: {exc}") from exc
         finally:
             admin.close()

@@ -121,12 +121,12 @@ def run(
 def _clean_up(
     settings: Settings, pipeline: LocalPipeline, broker: LocalKafka | None, private: bool, quiet: bool
 ) -> dict[str, int]:
-    """Stops every piece, deletes a private run's topics, stops a broker we started. With `quiet` (an
-    error is on its way already) a failure here is reported, not raised over it."""
+    """Stops every piece, deletes a private run's topics and groups, stops a broker we started. With
+    `quiet` (an error is on its way already) a failure here is reported, not raised over it."""
     codes: dict[str, int] = {}
     steps: list[Callable[[], object]] = [lambda: codes.update(pipeline.stop())]
     if private:
-        steps.append(pipeline.delete_topics)
+        steps.append(pipeline.delete_topics_and_groups)
     if broker is not None:
         steps.append(broker.down)
     for step in steps:

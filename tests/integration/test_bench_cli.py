@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from kafka import KafkaAdminClient
+
 from schemas import KafkaSettings
 
 
@@ -67,3 +69,9 @@ def test_bench_end_to_end_prints_batched_and_baseline_rows(kafka: KafkaSettings,
         assert worker_cpu > 0 and loader_cpu > 0
     assert "Speed reference" in result.stdout
     assert not [p for p in (tmp_path / "bench").iterdir() if p.name.startswith("store-")], "stores removed"
+    admin = KafkaAdminClient(**kafka.client_config())
+    try:
+        left = [*admin.list_topics(), *(group["group_id"] for group in admin.list_groups())]
+    finally:
+        admin.close()
+    assert not [name for name in left if name.startswith("bench-e2e-")], "the runs' topics and groups removed"
