@@ -436,7 +436,7 @@ def build_app(
     return app
 
 
-def consumer_of(app: faust.App) -> _ProcessedAckConsumer:
+def consumer_of(app: faust.types.AppT) -> _ProcessedAckConsumer:
     consumer = app.consumer
     assert isinstance(consumer, _ProcessedAckConsumer)
     return consumer
@@ -511,8 +511,8 @@ class _Worker(faust.Worker):
             )
             stalled = stalled_for(progress, time.monotonic())
             if stalled >= self.recovery_stall_s:
-                left = ", ".join(
-                    f"{tp.topic}/{tp.partition}: {stat.remaining}" for tp, stat in sorted(stats.items())
+                left = "; ".join(
+                    _recovery_state(consumer_of(self.app), tp, stat) for tp, stat in sorted(stats.items())
                 )
                 log.error(
                     "state recovery received no changelog record for %.0f s with records left to read (%s): "
@@ -521,6 +521,19 @@ class _Worker(faust.Worker):
                 )  # fmt: skip
                 await self.app.crash(RecoveryStalled(f"no changelog record for {stalled:.0f} s ({left})"))
                 return
+
+
+def _recovery_state(consumer: _ProcessedAckConsumer, tp: Any, stat: Any) -> str:
+    """Where a changelog partition's recovery stands, for the log: what tells records fetched and lost
+    (fetch position past the last record applied) from records never fetched (position right after it;
+    paused or not active)."""
+    fetching = "paused" if tp in consumer._paused_partitions else "active"  # faust keeps no public view
+    if tp not in (consumer._active_partitions or set()):
+        fetching += ", not fetched"
+    return (
+        f"{tp.topic}/{tp.partition}: applied up to {stat.offset} of {stat.highwater}, {stat.remaining} left, "
+        f"fetch position {_or_dash(consumer._fetch_position(tp))}, {fetching}"
+    )
 
 
 def run_worker(app: faust.App, log_level: str, recovery_stall_s: float) -> None:

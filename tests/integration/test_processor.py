@@ -348,4 +348,10 @@ def test_a_worker_whose_state_recovery_stalls_stops_with_an_error(
         assert time.monotonic() < deadline, f"the worker still waits for its recovery: {worker.log_tail()}"
         time.sleep(0.5)
     assert worker.exited() != 0
-    assert "state recovery received no changelog record for" in worker.log.read_text(), worker.log_tail()
+    text = worker.log.read_text()
+    assert "state recovery received no changelog record for" in text, worker.log_tail()
+    end = ends[tp]  # the copy went to offset `end`, the transaction's marker to `end + 1`
+    assert (
+        f"{changelog}/{tp.partition}: applied up to {end} of {end + 1}, 1 left, fetch position {end + 2}"
+        in text
+    )
