@@ -39,8 +39,8 @@ class ProcessorSettings(BaseModel):
         ge=0,
         le=8,
         description="warm copies of each partition's state on other workers (faust feeds each changelog "
-        "record through its whole consumer path: measured, 2 workers with 1 copy used 18-24 s of CPU where "
-        "1 worker used 3 s)",
+        "record through its whole consumer path: measured on 300,000 events, 2 workers with 1 copy used "
+        "7 s of CPU where they used 2-2.3 s without)",
     )
     progress_log_interval_s: float = Field(
         default=30.0,
