@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 
 import click
@@ -71,12 +72,14 @@ def bench(
     cpu_rows = []
     speed_before = python_speed_ms()
     batched = batch_events or settings.publisher.batch_events
+    cores = len(os.sched_getaffinity(0))
     for batch, count in [*[(batched, events)] * repeat, (1, single_events)]:
         err_console.print(f"batch={batch}: {count:,} events through broker, worker and loader ...")
         r = run_end_to_end(settings, batch, count, live_s, live_rate, partitions, workers, broker_pid)
+        cpu_us = sum(r.cpu_s.values()) / count * 1e6
         cpu_rows.append(
             (str(batch), f"{count:,}", *(f"{at:.2f}" for at in r.phases_s.values()),
-             *(f"{spent:.2f}" for spent in r.cpu_s.values()))
+             *(f"{spent:.2f}" for spent in r.cpu_s.values()), f"{cpu_us:.1f}", f"{cores * 1e6 / cpu_us:,.0f}")
         )  # fmt: skip
         cpu_names = list(r.cpu_s)
         err_console.print(f"batch={batch}: {r.events_per_s:,.0f} events/s")
@@ -89,12 +92,16 @@ def bench(
     print_wide(table)
     for name in cpu_names:
         cpu_table.add_column(f"{name.removeprefix('the ')} CPU s")
+    cpu_table.add_column("CPU us/event")
+    cpu_table.add_column("ceiling events/s")
     for row in cpu_rows:
         cpu_table.add_row(*row)
     print_wide(cpu_table)
     console.print(
         f"{workers} stream worker(s), {partitions} partitions. Speed reference (sum(range(1000)) 1,000 times, "
-        f"best of 5; lower is faster): {speed_before:.1f} ms before the runs, {python_speed_ms():.1f} ms after."
+        f"best of 5; lower is faster): {speed_before:.1f} ms before the runs, {python_speed_ms():.1f} ms after. "
+        f"Ceiling: the events/s of that CPU per event (the processes above) with all {cores} core(s) of "
+        "this machine busy all the time."
     )
 
 

@@ -56,8 +56,7 @@ def test_bench_end_to_end_prints_batched_and_baseline_rows(kafka: KafkaSettings,
     rows = [
         [cell.strip() for cell in line.split("│")[1:-1]] for line in result.stdout.splitlines() if "│" in line
     ]
-    results, timings = [r for r in rows if len(r) == 10], [r for r in rows if len(r) < 10]  # no broker CPU:
-    # this broker is not one `pulse kafka up` started
+    results, timings = rows[:2], rows[2:]  # no broker CPU: this broker is not one `pulse kafka up` started
     assert [(r[0], r[1]) for r in results] == [("500", "2,000"), ("1", "200")]
     assert all(float(r[4]) > 0 and float(r[8]) > 0 for r in results), (
         "latency and the worker's memory measured"
@@ -67,6 +66,12 @@ def test_bench_end_to_end_prints_batched_and_baseline_rows(kafka: KafkaSettings,
         read, processed, loaded, worker_cpu, loader_cpu = map(float, r[2:7])
         assert 0 < read <= processed <= loaded == float(results[timings.index(r)][2])
         assert worker_cpu > 0 and loader_cpu > 0
+        cpu_us, ceiling = float(r[-2]), float(r[-1].replace(",", ""))
+        count = float(r[1].replace(",", ""))
+        spent = [float(cell) for cell in r[5:-2]]  # each rounded to 0.01 s
+        slack = (0.005 * len(spent) / count) * 1e6 + 0.05
+        assert abs(cpu_us - sum(spent) / count * 1e6) <= slack, "CPU per event from the CPU columns"
+        assert abs(ceiling - len(os.sched_getaffinity(0)) * 1e6 / cpu_us) <= ceiling * 0.01
     assert "Speed reference" in result.stdout
     assert not [p for p in (tmp_path / "bench").iterdir() if p.name.startswith("store-")], "stores removed"
     admin = KafkaAdminClient(**kafka.client_config())
