@@ -501,26 +501,34 @@ class _Worker(faust.Worker):
     async def _watch_recovery(self) -> None:
         while not self.should_stop:
             await asyncio.sleep(RECOVERY_CHECK_INTERVAL_S)
-            recovery = self.app.tables.recovery  # type: ignore[attr-defined]  # not in TableManagerT
-            stats = recovery.active_stats()
-            progress = RecoveryProgress(
-                recovering=recovery.in_recovery,
-                started_at=recovery._recovery_started_at,  # faust keeps no public view of these
-                remaining={tp: stat.remaining for tp, stat in stats.items()},
-                received_at=recovery._active_events_received_at.values(),
-            )
-            stalled = stalled_for(progress, time.monotonic())
-            if stalled >= self.recovery_stall_s:
-                left = "; ".join(
-                    _recovery_state(consumer_of(self.app), tp, stat) for tp, stat in sorted(stats.items())
-                )
-                log.error(
-                    "state recovery received no changelog record for %.0f s with records left to read (%s): "
-                    "stopping this worker, to be started again (PULSE_PROCESSOR__RECOVERY_STALL_S)",
-                    stalled, left,
-                )  # fmt: skip
-                await self.app.crash(RecoveryStalled(f"no changelog record for {stalled:.0f} s ({left})"))
-                return
+            try:
+                stalled, stats = self._recovery_stall()
+                if stalled < self.recovery_stall_s:
+                    continue
+                consumer = consumer_of(self.app)
+                left = "; ".join(_recovery_state(consumer, tp, stat) for tp, stat in sorted(stats.items()))
+            except Exception:  # it reads faust's internals: a change there must not stop the worker
+                log.exception("the recovery watch could not read the recovery's state")
+                continue
+            log.error(
+                "state recovery received no changelog record for %.0f s with records left to read (%s): "
+                "stopping this worker, to be started again (PULSE_PROCESSOR__RECOVERY_STALL_S)",
+                stalled, left,
+            )  # fmt: skip
+            await self.app.crash(RecoveryStalled(f"no changelog record for {stalled:.0f} s ({left})"))
+            return
+
+    def _recovery_stall(self) -> tuple[float, Mapping[Any, Any]]:
+        """Seconds the recovery has gone without progress, and faust's figures per changelog partition."""
+        recovery = self.app.tables.recovery  # type: ignore[attr-defined]  # not in TableManagerT
+        stats = recovery.active_stats()
+        progress = RecoveryProgress(
+            recovering=recovery.in_recovery,
+            started_at=recovery._recovery_started_at,  # faust keeps no public view of these
+            remaining={tp: stat.remaining for tp, stat in stats.items()},
+            received_at=recovery._active_events_received_at.values(),
+        )
+        return stalled_for(progress, time.monotonic()), stats
 
 
 def _recovery_state(consumer: _ProcessedAckConsumer, tp: Any, stat: Any) -> str:
