@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
@@ -128,13 +128,7 @@ def read_records(kafka: KafkaSettings, *topics: str) -> list[TopicRecord]:
     """Every record currently in `topics`, in topic-partition-offset order; stops at the end offsets."""
     consumer = KafkaConsumer(**kafka.client_config(), enable_auto_commit=False)
     try:
-        known = consumer.topics()  # loads the metadata that partitions_for_topic reads
-        partitions = [
-            TopicPartition(t, p)
-            for t in topics
-            if t in known
-            for p in sorted(consumer.partitions_for_topic(t) or ())
-        ]
+        partitions = _partitions(consumer, topics)
         consumer.assign(partitions)
         consumer.seek_to_beginning()
         end = consumer.end_offsets(partitions)
@@ -172,13 +166,7 @@ def group_lag(kafka: KafkaSettings, group: str, topics: list[str]) -> dict[str, 
     admin = _admin(kafka)
     consumer = KafkaConsumer(**kafka.client_config())
     try:
-        known = consumer.topics()  # loads the metadata that partitions_for_topic reads
-        partitions = [
-            TopicPartition(t, p)
-            for t in topics
-            if t in known
-            for p in sorted(consumer.partitions_for_topic(t) or ())
-        ]
+        partitions = _partitions(consumer, topics)
         ends = consumer.end_offsets(partitions) if partitions else {}
         committed = admin.list_group_offsets({group: partitions}).get(group, {})
         lag = dict.fromkeys(topics, 0)
@@ -284,6 +272,17 @@ def committed_offsets(
         raise TopicError(f"cannot read the offsets of {group} on {kafka.bootstrap_servers}: {exc}") from exc
     finally:
         admin.close()
+
+
+def _partitions(consumer: KafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
+    """Every partition of those of `topics` that exist, in topic then partition order."""
+    known = consumer.topics()  # loads the metadata that partitions_for_topic reads
+    return [
+        TopicPartition(t, p)
+        for t in topics
+        if t in known
+        for p in sorted(consumer.partitions_for_topic(t) or ())
+    ]
 
 
 def _admin(kafka: KafkaSettings) -> KafkaAdminClient:
