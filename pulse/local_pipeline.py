@@ -9,6 +9,7 @@ committed those ticks, the loader has inserted everything when its groups have c
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ from pulse.errors import PulseError, TopicError
 from pulse.settings import Settings
 from pulse.topics import committed_offsets, ensure_topics, wait_committed, wait_group_settled
 from pulse.worker_process import WorkerProcess
+
+log = logging.getLogger(__name__)
+
+WORKER_RESTARTS = 3  # per worker and run; then its exit ends the run
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +54,7 @@ class LocalPipeline:
         self.workers: list[WorkerProcess] = []
         self.children: list[PulseChild] = []
         self.loader: PulseChild | None = None
+        self._restarts: dict[int, int] = {}  # by id() of the worker
 
     def child_env(self) -> dict[str, str]:
         """The resolved settings for the children, as their environment (one source of truth: ours)."""
@@ -109,8 +115,18 @@ class LocalPipeline:
             child.start()
 
     def check(self) -> None:
-        """Raises if a piece died."""
+        """Raises if a piece died. A stream worker that exited with an error is started again instead, up to
+        `WORKER_RESTARTS` times in a run, as compose's restart policy would: it rejoins the group, which
+        hands out the partitions afresh (a worker stops itself when its state recovery stalls)."""
         for child in self.children:
+            code = child.exited()
+            if code and child in self.workers and self._restarts.get(id(child), 0) < WORKER_RESTARTS:
+                self._restarts[id(child)] = self._restarts.get(id(child), 0) + 1
+                log.warning(
+                    "%s exited with %d: starting it again (%d of %d; log: %s)",
+                    child.name, code, self._restarts[id(child)], WORKER_RESTARTS, child.log,
+                )  # fmt: skip
+                child.start()
             child.check_alive()
 
     def stop(self) -> dict[str, int]:
