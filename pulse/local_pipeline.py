@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +55,7 @@ class LocalPipeline:
         self.workers: list[WorkerProcess] = []
         self.children: list[PulseChild] = []
         self.loader: PulseChild | None = None
-        self._restarts: dict[int, int] = {}  # by id() of the worker
+        self._restarts: Counter[PulseChild] = Counter()  # per stream worker
 
     def child_env(self) -> dict[str, str]:
         """The resolved settings for the children, as their environment (one source of truth: ours)."""
@@ -120,11 +121,11 @@ class LocalPipeline:
         hands out the partitions afresh (a worker stops itself when its state recovery stalls)."""
         for child in self.children:
             code = child.exited()
-            if code and child in self.workers and self._restarts.get(id(child), 0) < WORKER_RESTARTS:
-                self._restarts[id(child)] = self._restarts.get(id(child), 0) + 1
+            if code and child in self.workers and self._restarts[child] < WORKER_RESTARTS:
+                self._restarts[child] += 1
                 log.warning(
                     "%s exited with %d: starting it again (%d of %d; log: %s)",
-                    child.name, code, self._restarts[id(child)], WORKER_RESTARTS, child.log,
+                    child.name, code, self._restarts[child], WORKER_RESTARTS, child.log,
                 )  # fmt: skip
                 child.start()
             child.check_alive()
