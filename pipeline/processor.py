@@ -535,9 +535,12 @@ def _recovery_state(consumer: _ProcessedAckConsumer, tp: Any, stat: Any) -> str:
     """Where a changelog partition's recovery stands, for the log: what tells records fetched and lost
     (fetch position past the last record applied) from records never fetched (position right after it;
     paused or not active)."""
-    fetching = "paused" if tp in consumer._paused_partitions else "active"  # faust keeps no public view
-    if tp not in (consumer._active_partitions or set()):
-        fetching += ", not fetched"
+    if tp in consumer._paused_partitions:  # faust keeps no public view of these sets
+        fetching = "paused"
+    elif tp in (consumer._active_partitions or set()):
+        fetching = "fetched"
+    else:
+        fetching = "not fetched"
     return (
         f"{tp.topic}/{tp.partition}: applied up to {stat.offset} of {stat.highwater}, {stat.remaining} left, "
         f"fetch position {_or_dash(consumer._fetch_position(tp))}, {fetching}"
