@@ -7,6 +7,12 @@ is reached. A message holding one post's events carries that post's key; a messa
 of one partition carries no key (the partition is set explicitly). The record timestamp is the first
 event's time.
 
+Events are held decoded and encoded once per message, in one compiled pass (`encode_events`), whatever
+form their input had (a replayed line may give `ts` as RFC 3339): every message written here is canonical
+NDJSON and says so in its headers (`CANONICAL_HEADERS`), which lets the warehouse sink store it without
+decoding it again. A batch's size is estimated while it fills (an event's text may be long) and checked
+once it is encoded: a message over `batch_bytes` is split in halves.
+
 The producer is idempotent with acks=all, and every send's result is checked: `flush()` raises
 `DeliveryFailed` if any message since the previous flush was not acknowledged, so nothing is dropped
 silently.
@@ -26,7 +32,7 @@ from kafka.partitioner.default import murmur2
 from pydantic import BaseModel, Field
 
 from agents.errors import DeliveryFailed, KafkaUnavailable
-from schemas import CanonicalEvent, EventType, KafkaSettings, Topics, encode_event
+from schemas import CANONICAL_HEADERS, CanonicalEvent, EventType, KafkaSettings, Topics, encode_events
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +54,16 @@ class PublisherStats:
     dead_letters: int = 0
 
 
+# What an event is counted as while its batch fills: more than a typical event's JSON (about 200 bytes),
+# plus its text at the most UTF-8 can take; the encoded message is checked against `batch_bytes` anyway.
+_EVENT_BYTES = 400
+_TEXT_BYTES_PER_CHAR = 4
+
+
 @dataclass(slots=True)
 class _Batch:
-    lines: list[bytes] = field(default_factory=list)
-    size: int = 0
-    first_ts_ms: int = 0
+    events: list[CanonicalEvent] = field(default_factory=list)
+    size: int = 0  # estimated
     key: str | None = None
     mixed: bool = False
     started_at: float = 0.0
@@ -123,8 +134,8 @@ class EventPublisher:
             self._producer.close(timeout=self.settings.delivery_timeout_s)
             self._producer = None
 
-    def publish(self, event: CanonicalEvent, line: bytes | None = None) -> None:
-        """Buffers one event. `line` may carry the event's already-validated JSON to forward as it is."""
+    def publish(self, event: CanonicalEvent) -> None:
+        """Buffers one event."""
         key = f"{event.platform}:{event.community_id}:{event.post_id}"
         topic = self._topic_of_type[event.type]
         where = self._route.get((topic, key))
@@ -132,13 +143,13 @@ class EventPublisher:
             where = self._route[(topic, key)] = (topic, self._partition_for(topic, key))
         batch = self._batches.get(where)
         if batch is None:
-            batch = self._batches[where] = _Batch(first_ts_ms=event.ts_ms, key=key, started_at=self._clock())
+            batch = self._batches[where] = _Batch(key=key, started_at=self._clock())
         elif key != batch.key:
             batch.mixed = True
-        data = line if line is not None else encode_event(event)
-        batch.lines.append(data)
-        batch.size += len(data) + 1
-        if len(batch.lines) >= self.settings.batch_events or batch.size >= self.settings.batch_bytes:
+        batch.events.append(event)
+        text = event.text
+        batch.size += _EVENT_BYTES if text is None else _EVENT_BYTES + _TEXT_BYTES_PER_CHAR * len(text)
+        if len(batch.events) >= self.settings.batch_events or batch.size >= self.settings.batch_bytes:
             self._send_batch(*where, self._batches.pop(where))
 
     def poll(self) -> None:
@@ -189,14 +200,14 @@ class EventPublisher:
             futures = []
             for (topic, partition), group in grouped.items():
                 keys = {e.post_key for e in group}
-                value = b"".join(encode_event(e) + b"\n" for e in group)
                 futures.append(
                     producer.send(
                         topic,
-                        value=value,
+                        value=encode_events(group),
                         key=keys.pop().encode() if len(keys) == 1 else None,
                         partition=partition,
                         timestamp_ms=group[0].ts_ms,
+                        headers=CANONICAL_HEADERS,
                     )
                 )
             for future in futures:
@@ -228,13 +239,28 @@ class EventPublisher:
         return partition
 
     def _send_batch(self, topic: str, partition: int, batch: _Batch) -> None:
-        value = b"\n".join(batch.lines) + b"\n"
         key = None if batch.mixed or batch.key is None else batch.key.encode()
+        self._send_events(topic, partition, key, batch.events)
+
+    def _send_events(
+        self, topic: str, partition: int, key: bytes | None, events: list[CanonicalEvent]
+    ) -> None:
+        value = encode_events(events)
+        if len(value) > self.settings.batch_bytes and len(events) > 1:
+            half = len(events) // 2
+            self._send_events(topic, partition, key, events[:half])
+            self._send_events(topic, partition, key, events[half:])
+            return
         future = self._require_producer().send(
-            topic, value=value, key=key, partition=partition, timestamp_ms=batch.first_ts_ms
+            topic,
+            value=value,
+            key=key,
+            partition=partition,
+            timestamp_ms=events[0].ts_ms,
+            headers=CANONICAL_HEADERS,
         )
         self._track(future)
-        self.stats.events += len(batch.lines)
+        self.stats.events += len(events)
         self.stats.messages += 1
         self.stats.bytes += len(value)
 

@@ -1,19 +1,22 @@
 """Replaying canonical NDJSON (a file, or stdin) into Kafka.
 
-Each line is validated on its own: a good line is forwarded as it is (its bytes are already a valid
-canonical event, so re-encoding would only cost time), a bad line goes to the dead-letter topic with its
-line number and reason, and a line whose `event_id` was already sent in this replay is skipped. Nothing
-stops the good lines around a bad one.
+The input is read in blocks of about `BLOCK_BYTES`, and a block whose lines are all valid is decoded in one
+compiled pass (`parse_lines`), which is the usual case. A block holding a bad line is taken line by line:
+each line judged on its own, a bad line sent to the dead-letter topic with its line number and reason,
+its good neighbours published. A line whose `event_id` was already sent in this replay is skipped.
+Nothing stops the good lines around a bad one.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 from agents.publisher import EventPublisher
-from schemas import InvalidEvent, dead_letter_headers, parse_line
+from schemas import CanonicalEvent, InvalidEvent, dead_letter_headers, parse_line
+from schemas.validation import parse_lines
 
 STAGE = "ingest-replay"
 
@@ -34,6 +37,10 @@ class ReplayReport:
         return self.sent / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
+BLOCK_BYTES = 256 * 1024  # read at once from a file; about 1,300 events of 200 bytes
+BLOCK_LINES = 1_024  # taken at once from a source that is not a file
+
+
 def replay(
     lines: Iterable[bytes],
     publisher: EventPublisher,
@@ -52,50 +59,73 @@ def replay(
     # Insertion-ordered, so the oldest ids are the ones forgotten when the bound is reached.
     seen: dict[str, None] = {}
     started = time.perf_counter()
-    publish, poll = publisher.publish, publisher.poll
+    publish = publisher.publish
     line_no = bytes_read = sent = duplicates = newest = 0
-    for line_no, raw in enumerate(lines, start=1):
-        bytes_read += len(raw)
-        line = raw.strip()
-        if not line:
-            continue
+    for block in _blocks(lines):
+        data = b"\n".join(block)  # lines may come with their newlines or without: blank lines are skipped
+        bytes_read += len(data) - len(block) + 1
         try:
-            event = parse_line(line)
-        except InvalidEvent as exc:
-            report.rejected += 1
-            reason = exc.at_line(line_no).reason
-            publisher.dead_letter(
-                line, dead_letter_headers(STAGE, "invalid_event", reason, f"{source}:{line_no}")
-            )
-            continue
-        event_id = event.event_id
-        if event_id in seen:
-            duplicates += 1
-            continue
-        seen[event_id] = None
-        publish(event, line)
-        if event.ts_ms > newest:
-            newest = event.ts_ms
-        sent += 1
-        if line_no & 4095 == 0:
-            poll()
-            while len(seen) > max_remembered_ids:
-                del seen[next(iter(seen))]
-            report.lines, report.bytes_read, report.sent, report.duplicates = (
-                line_no,
-                bytes_read,
-                sent,
-                duplicates,
-            )
-            if on_progress is not None:
-                on_progress(report)
-            if should_stop():
-                report.stopped_early = True
-                break
-    report.lines, report.bytes_read, report.sent, report.duplicates = line_no, bytes_read, sent, duplicates
+            events = parse_lines(data)
+        except InvalidEvent:  # which line, and why: judged one by one
+            events = _line_by_line(block, line_no, publisher, source, report)
+        line_no += len(block)
+        for event in events:
+            event_id = event.event_id
+            if event_id in seen:
+                duplicates += 1
+                continue
+            seen[event_id] = None
+            publish(event)
+            if event.ts_ms > newest:
+                newest = event.ts_ms
+            sent += 1
+        publisher.poll()
+        while len(seen) > max_remembered_ids:
+            del seen[next(iter(seen))]
+        report.lines, report.bytes_read, report.sent, report.duplicates = (
+            line_no,
+            bytes_read,
+            sent,
+            duplicates,
+        )
+        if on_progress is not None:
+            on_progress(report)
+        if should_stop():
+            report.stopped_early = True
+            break
     report.newest_event_ms = newest
     publisher.flush()
     report.elapsed_s = time.perf_counter() - started
     if on_progress is not None:
         on_progress(report)
     return report
+
+
+def _blocks(lines: Iterable[bytes]) -> Iterator[list[bytes]]:
+    readlines = getattr(lines, "readlines", None)
+    if callable(readlines):
+        yield from iter(lambda: readlines(BLOCK_BYTES), [])
+        return
+    remaining = iter(lines)
+    while block := list(islice(remaining, BLOCK_LINES)):
+        yield block
+
+
+def _line_by_line(
+    block: list[bytes], lines_before: int, publisher: EventPublisher, source: str, report: ReplayReport
+) -> list[CanonicalEvent]:
+    """The block's valid events, in order; its invalid lines dead-lettered and counted in `report`."""
+    events = []
+    for line_no, raw in enumerate(block, start=lines_before + 1):
+        line = raw.strip()
+        if not line:
+            continue
+        try:
+            events.append(parse_line(line))
+        except InvalidEvent as exc:
+            report.rejected += 1
+            reason = exc.at_line(line_no).reason
+            publisher.dead_letter(
+                line, dead_letter_headers(STAGE, "invalid_event", reason, f"{source}:{line_no}")
+            )
+    return events

@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 
 from pipeline.errors import SinkStopped, WarehouseError
 from pipeline.warehouse import translate
-from schemas import InvalidEvent, dead_letter_headers
+from schemas import InvalidEvent, dead_letter_headers, is_canonical
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +76,13 @@ class TableSpec:
     """What a table needs from a record: its name, the table its rows are inserted into (its wire-shaped
     input table; the table itself when the JSON fields are its columns), and how a record value becomes
     JSON rows of that table. `lines_of` raises `InvalidEvent` (or ValueError) for a record that cannot
-    become rows."""
+    become rows. `takes_canonical`: a value marked canonical (`schemas.CANONICAL_HEADER`) is already
+    rows of the input table, one a line, and is stored as it is."""
 
     table: str
     lines_of: Callable[[bytes], Lines]
     input_table: str | None = None
+    takes_canonical: bool = False
 
     @property
     def insert_into(self) -> str:
@@ -175,7 +177,7 @@ class TableSink:
     def take(self, tp: TopicPartition, records: Sequence[Any]) -> None:
         """Records of one of this table's partitions, polled by whoever owns the consumer."""
         for record in records:
-            self._add(tp, record.offset, record.value, record.key)
+            self._add(tp, record.offset, record.value, record.key, record.headers)
             if self._batch.rows >= self.settings.batch_rows:
                 self.flush()
 
@@ -227,11 +229,21 @@ class TableSink:
                 extra={"table": self.spec.table, "error": str(exc)},
             )
 
-    def _add(self, tp: TopicPartition, offset: int, value: bytes, key: bytes | None) -> None:
+    def _add(
+        self,
+        tp: TopicPartition,
+        offset: int,
+        value: bytes,
+        key: bytes | None,
+        headers: Sequence[tuple[str, bytes]] | None = None,
+    ) -> None:
         first, _ = self._batch.ranges.get(tp, (offset, offset))
         self._batch.ranges[tp] = (first, offset)
         try:
-            lines = self.spec.lines_of(value)
+            if self.spec.takes_canonical and is_canonical(headers):
+                lines = Lines(value.count(b"\n"), value)
+            else:
+                lines = self.spec.lines_of(value)
         except (InvalidEvent, ValueError, TypeError, KeyError, msgspec.MsgspecError) as exc:
             self._dead_letter(value, key, tp, offset, "undecodable", str(exc))
             return

@@ -60,13 +60,15 @@ ALERT_COLUMNS = (
 def events_spec() -> TableSpec:
     """Raw canonical events into `events`, through `events_input`. Lines that break the contract are left
     to the stream processors, which dead-letter them; this sink stores what is valid (re-encoded in the
-    canonical form, so `ts` is always epoch milliseconds) and counts nothing twice."""
+    canonical form, so `ts` is always epoch milliseconds) and counts nothing twice. A message marked
+    canonical by its publisher (as community-pulse's publishers mark all of theirs) is stored as it came:
+    decoding and re-encoding it would give the same bytes, at about a fifth of the loader's CPU."""
 
     def lines_of(value: bytes) -> Lines:
         events, _ = decode_events(value)
         return Lines(len(events), encode_events(events))
 
-    return TableSpec("events", lines_of, "events_input")
+    return TableSpec("events", lines_of, "events_input", takes_canonical=True)
 
 
 def _outputs_spec(table: str, kind: type[Output]) -> TableSpec:

@@ -7,6 +7,8 @@ from schemas.errors import InvalidEvent, SchemaError
 from schemas.event import AGE_BANDS, COMMENT_TYPES, GENDERS, CanonicalEvent, EventType, parse_ts
 from schemas.validation import encode_event, encode_events, parse_line, validate
 from schemas.wire import (
+    CANONICAL_HEADER,
+    CANONICAL_HEADERS,
     DLQ_CODE,
     DLQ_REASON,
     DLQ_SOURCE,
@@ -17,10 +19,13 @@ from schemas.wire import (
     decode_events,
     decode_message,
     encode_message,
+    is_canonical,
 )
 
 __all__ = [
     "AGE_BANDS",
+    "CANONICAL_HEADER",
+    "CANONICAL_HEADERS",
     "COMMENT_TYPES",
     "DLQ_CODE",
     "DLQ_REASON",
@@ -41,6 +46,7 @@ __all__ = [
     "encode_event",
     "encode_events",
     "encode_message",
+    "is_canonical",
     "migrations",
     "parse_line",
     "parse_ts",

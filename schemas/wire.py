@@ -9,7 +9,7 @@ whatever it carries.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from schemas.errors import InvalidEvent
@@ -102,6 +102,20 @@ def decode_events(value: bytes) -> tuple[list[CanonicalEvent], list[Rejected]]:
         else:
             events.append(item)
     return events, rejected
+
+
+# A message whose every line was checked against the contract and written by `encode_events` (so `ts` is
+# epoch milliseconds and each line ends in a newline) carries this header; community-pulse's publishers
+# set it on every message they write. The warehouse sink stores such a value's lines as they are instead
+# of decoding and re-encoding them. A producer elsewhere must not set it unless it can promise the same:
+# its lines would reach the `events` table unchecked (the stream processors still judge every line).
+CANONICAL_HEADER = "pulse.canonical"
+CANONICAL_HEADERS: list[tuple[str, bytes]] = [(CANONICAL_HEADER, b"1")]
+
+
+def is_canonical(headers: Sequence[tuple[str, bytes]] | None) -> bool:
+    """Whether a record's headers say its value is canonical NDJSON (see `CANONICAL_HEADER`)."""
+    return headers is not None and (CANONICAL_HEADER, b"1") in headers
 
 
 # Dead-letter records keep the original key and value bytes; these headers say where they came from and why.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -14,7 +15,19 @@ from kafka.partitioner.default import murmur2
 
 from agents import EventPublisher, PublisherSettings, Simulator, SimulatorSettings, replay
 from pulse.topics import ensure_topics
-from schemas import DLQ_CODE, DLQ_REASON, DLQ_SOURCE, DLQ_STAGE, KafkaSettings, Topics, encode_event
+from schemas import (
+    CANONICAL_HEADER,
+    DLQ_CODE,
+    DLQ_REASON,
+    DLQ_SOURCE,
+    DLQ_STAGE,
+    KafkaSettings,
+    Topics,
+    decode_events,
+    encode_event,
+    encode_events,
+    validate,
+)
 from tests.kafka_reading import read_all
 
 PARTITIONS = 3
@@ -116,3 +129,67 @@ def test_cli_replay_dead_letters_bad_lines_and_counts(
         assert record.headers[DLQ_SOURCE] == f"{path}:{line_no}".encode()
         assert record.headers[DLQ_REASON].decode().startswith(f"line {line_no}: ")
         assert reason in record.headers[DLQ_REASON].decode()
+
+
+def test_a_file_read_in_blocks_keeps_line_numbers_and_lands_canonical(
+    kafka: KafkaSettings, topics: Topics, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small blocks, so that bad lines fall in several of them; lines in RFC 3339 time, with explicit
+    defaults, blank lines and a last line without its newline: all land as canonical NDJSON."""
+    monkeypatch.setattr(importlib.import_module("agents.replay"), "BLOCK_BYTES", 2048)
+    good = simulated_lines(300, seed=5)
+    lines = list(good)
+    rfc = orjson.loads(good[7])
+    rfc.update(event_id="rfc-time", ts="2026-11-23T18:04:05.250+03:00", age_band=None, by_community=False)
+    lines[7] = orjson.dumps(rfc)
+    bad_at = [2, 41, 42, 150, 299]
+    for line_no in bad_at:
+        lines[line_no - 1] = b'{"event_id": "broken", "type": "like"'
+    lines.insert(100, b"   ")
+    path = tmp_path / "blocks.ndjson"
+    path.write_bytes(b"\n".join(lines))  # no newline after the last line
+    with (
+        path.open("rb") as source,
+        EventPublisher(kafka, PublisherSettings(batch_events=25), topics) as publisher,
+    ):
+        report = replay(source, publisher, source="blocks")
+
+    assert (report.lines, report.sent, report.rejected) == (301, 295, 5)
+    assert report.bytes_read == path.stat().st_size
+    dead = read_all(kafka, topics.dead_letters)
+    assert sorted(int(r.headers[DLQ_SOURCE].rsplit(b":", 1)[1]) for r in dead) == [2, 41, 42, 151, 300]
+    records = read_all(kafka, *topics.event_topics)
+    events = [e for r in records for e in r.events]
+    assert len(events) == 295
+    expected = {
+        orjson.loads(x)["event_id"]
+        for i, x in enumerate(lines, 1)
+        if x.strip() and i not in {2, 41, 42, 151, 300}
+    }
+    assert {e.event_id for e in events} == expected
+    for record in records:
+        assert record.headers == {CANONICAL_HEADER: b"1"}
+        assert record.value == encode_events(decode_events(record.value)[0])  # canonical: nothing to redo
+    moved = next(e for e in events if e.event_id == "rfc-time")
+    assert moved.ts_ms == 1795446245250  # 15:04:05.250 UTC
+    on_wire = next(line for r in records for line in r.value.split(b"\n") if b'"rfc-time"' in line)
+    assert b'"ts":1795446245250' in on_wire and b"by_community" not in on_wire and b"age_band" not in on_wire
+
+
+def test_messages_are_split_to_stay_under_batch_bytes(kafka: KafkaSettings, topics: Topics) -> None:
+    """Texts of control characters take 6 bytes a character in JSON, more than a batch's estimate
+    counts: the encoded message is checked and split, so none exceeds `batch_bytes`."""
+    base = orjson.loads(simulated_lines(1)[0])
+    comments = [
+        validate({**{k: base[k] for k in ("platform", "community_id", "post_id", "user_id", "ts")},
+                  "event_id": f"long-{i}", "type": "comment", "comment_id": f"m{i}", "text": "\x01" * 500})
+        for i in range(9)
+    ]  # fmt: skip
+    settings = PublisherSettings(batch_events=100, batch_bytes=4096, linger_ms=60_000)
+    with EventPublisher(kafka, settings, topics) as publisher:
+        for comment in comments:
+            publisher.publish(comment)
+    records = read_all(kafka, topics.comments)
+    assert [e.event_id for r in records for e in r.events] == [c.event_id for c in comments]
+    assert all(len(r.value) <= 4096 for r in records), [len(r.value) for r in records]
+    assert all(r.headers == {CANONICAL_HEADER: b"1"} for r in records)

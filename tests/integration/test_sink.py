@@ -17,7 +17,7 @@ from pipeline.errors import SinkStopped
 from pipeline.sink import Lines, SinkSettings, TableSink, TableSpec
 from pipeline.tables import events_spec
 from pulse.topics import ensure_topics
-from schemas import DLQ_CODE, KafkaSettings, Topics
+from schemas import CANONICAL_HEADERS, DLQ_CODE, KafkaSettings, Topics, encode_events
 from tests.kafka_reading import read_all
 
 
@@ -233,3 +233,46 @@ def test_rows_the_server_rejects_are_dead_lettered_and_the_rest_stored(
     assert sorted(d[0] for d in dead) == [b"bob,999999", b"dan,oops"]
     assert all(dict(d[2])[DLQ_CODE] == b"sink_rejected" for d in dead)
     assert read_all(kafka, topics.dead_letters) == []  # the callback decides where dead letters go
+
+
+def test_values_marked_canonical_are_stored_as_they_came_and_others_are_checked(
+    kafka: KafkaSettings, topics: Topics, clickhouse: ClickHouseSettings, unique: str
+) -> None:
+    """A marked value is the same rows the decode-and-encode path would make, without the work; so the
+    mark is a promise the sink keeps: a line the contract forbids (text on a like) is stored when marked,
+    and dropped (left to the processors to dead-letter) when not."""
+    events = list(Simulator(SimulatorSettings(communities=2, seed=4)).events(count=400))
+    forbidden = (
+        b'{"event_id":"text-on-a-like","type":"like","platform":"vk","community_id":"c","post_id":"p",'
+    )
+    forbidden += b'"user_id":"u","ts":1795446245250,"text":"not allowed here"}\n'
+    producer = KafkaProducer(**kafka.client_config())
+    for start in range(0, 400, 50):
+        value = encode_events(events[start : start + 50])
+        producer.send(topics.likes, value=value, headers=CANONICAL_HEADERS)  # marked
+        producer.send(topics.comments, value=value)  # the same bytes, unmarked
+    producer.send(topics.likes, value=forbidden, headers=CANONICAL_HEADERS)
+    producer.send(topics.comments, value=forbidden)
+    producer.flush()
+    producer.close()
+    client = connect(clickhouse)
+    apply_migrations(client)
+    columns = "event_id, type, platform, community_id, post_id, user_id, ts, comment_id, parent_id, "
+    columns += "by_community, text, age_band, gender, country"
+
+    def rows_from(topic: str) -> list[tuple[Any, ...]]:
+        client.command("TRUNCATE TABLE events")
+        consumer = KafkaConsumer(
+            topic, **kafka.client_config(), group_id=f"{topic}-{unique}", enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )  # fmt: skip
+        sink = TableSink(events_spec(), consumer, client, lambda *a: None)
+        drain(sink)
+        consumer.close()
+        assert sink.stats.dead_letters == 0
+        return list(client.query(f"SELECT {columns} FROM events ORDER BY event_id").result_rows)
+
+    marked, checked = rows_from(topics.likes), rows_from(topics.comments)
+    assert len(marked) == 401 and len(checked) == 400
+    assert [r for r in marked if r[0] != "text-on-a-like"] == checked
+    assert sorted(r[0] for r in checked) == sorted(e.event_id for e in events)
