@@ -34,6 +34,9 @@ from schemas import KafkaSettings
 
 log = logging.getLogger(__name__)
 
+FETCH_MIN_BYTES = 256 * 1024
+FETCH_MAX_WAIT_MS = 100
+
 
 class SerializedClient:
     """A clickhouse-connect client whose calls take turns."""
@@ -102,6 +105,11 @@ class WarehouseLoader:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 max_poll_records=2_000,  # messages: each may hold hundreds of rows
+                # Rows wait up to `flush_interval_s` for their insert anyway, so a fetch may wait for a
+                # quarter of a megabyte (or 100 ms): fewer, fuller fetches than one per message as it
+                # arrives, for the loader and the broker (about 6% of the loader's CPU in `pulse bench`).
+                fetch_min_bytes=FETCH_MIN_BYTES,
+                fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
             )
             missing = [t for t in topics if not known_partitions(self._consumer, t, self.topic_wait_s)]
             if missing:
