@@ -172,6 +172,8 @@ class WarehouseLoader:
                     sink = self._table_of[tp.topic]
                     sink.take(tp, records)
                 for sink in self.sinks.values():
+                    if not polled:
+                        sink.flush_if_quiet()
                     sink.flush_if_due()
                 progress.worked(started)
                 if progress.due():

@@ -276,3 +276,33 @@ def test_values_marked_canonical_are_stored_as_they_came_and_others_are_checked(
     assert len(marked) == 401 and len(checked) == 400
     assert [r for r in marked if r[0] != "text-on-a-like"] == checked
     assert sorted(r[0] for r in checked) == sorted(e.event_id for e in events)
+
+
+def test_a_quiet_input_is_inserted_after_half_the_flush_interval(
+    kafka: KafkaSettings, topics: Topics, clickhouse: ClickHouseSettings, unique: str
+) -> None:
+    expected = produce_events(kafka, topics, 120)
+    client = connect(clickhouse)
+    apply_migrations(client)
+    now = [0.0]
+    consumer = consumer_for(kafka, topics, f"quiet-{unique}")
+    sink = TableSink(
+        events_spec(), consumer, client, lambda *a: None, SinkSettings(flush_interval_s=10),
+        clock=lambda: now[0],
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while sink.pending_rows < 120 and time.monotonic() < deadline:
+        sink.poll_once(200)  # its own clock stands still: never due
+    assert sink.pending_rows == 120
+
+    now[0] = 4.9
+    sink.flush_if_quiet()
+    assert sink.stats.batches == 0, "an insert less than half an interval after the last one"
+    now[0] = 5.0
+    sink.flush_if_quiet()
+    assert sink.stats.batches == 1 and sink.pending_rows == 0
+    assert stored_ids(client) == expected
+    now[0] = 9.0
+    sink.flush_if_quiet()  # nothing pending: no insert, and no commit either
+    assert sink.stats.batches == 1
+    consumer.close()
