@@ -172,9 +172,7 @@ class WarehouseLoader:
                     sink = self._table_of[tp.topic]
                     sink.take(tp, records)
                 for sink in self.sinks.values():
-                    if not polled:
-                        sink.flush_if_quiet()
-                    sink.flush_if_due()
+                    sink.flush_if_due(quiet=not polled)
                 progress.worked(started)
                 if progress.due():
                     progress.log(len(consumer.assignment()), self.sinks)

@@ -1,9 +1,10 @@
 """Kafka topics into one ClickHouse table: batched, idempotent, at least once.
 
 A `TableSink` takes records, turns each into JSON rows with its table's `lines_of`, and inserts a batch
-when it holds `batch_rows` rows or is `flush_interval_s` old, or, once its topics go quiet, half as old. The rows go in as JSONEachRow, one insert per
-batch, into the table's wire-shaped input table (see schemas/clickhouse/0007_wire_inputs.sql), whose view
-converts them: ClickHouse parses and converts in compiled code, the loader only validates and re-encodes.
+when it holds `batch_rows` rows or is `flush_interval_s` old (half as old once its topics go quiet). The
+rows go in as JSONEachRow, one insert per batch, into the table's wire-shaped input table (see
+schemas/clickhouse/0007_wire_inputs.sql), whose view converts them: ClickHouse parses and converts in
+compiled code, the loader only validates and re-encodes (and for a value marked canonical, not even that).
 Only after the insert succeeded are the offsets committed, so a crash replays the batch, and the insert is
 idempotent twice over: a deterministic `insert_deduplication_token` per batch (table, then
 topic/partition:first-last offsets) makes ClickHouse drop a retried batch, and the tables themselves
@@ -175,9 +176,10 @@ class TableSink:
 
     def poll_once(self, timeout_ms: int = 200) -> None:
         """Polls the consumer (which reads this table's topics only) and flushes what is due."""
-        for tp, records in self.consumer.poll(timeout_ms=timeout_ms).items():
+        polled = self.consumer.poll(timeout_ms=timeout_ms)
+        for tp, records in polled.items():
             self.take(tp, records)
-        self.flush_if_due()
+        self.flush_if_due(quiet=not polled)
 
     def take(self, tp: TopicPartition, records: Sequence[Any]) -> None:
         """Records of one of this table's partitions, polled by whoever owns the consumer."""
@@ -196,20 +198,15 @@ class TableSink:
         """Partitions whose stored rows wait for a commit a broker refused."""
         return len(self._uncommitted)
 
-    def flush_if_quiet(self) -> None:
-        """Called when a poll found nothing new: the rows taken are all there is for now, so they are
-        inserted at once (at the end of a replay, or after a burst) rather than at the end of their
-        interval; unless this table inserted less than half an interval ago, so that a sparse stream
-        still makes at most about two inserts per `flush_interval_s`."""
-        if (
-            self._batch.ranges
-            and self._clock() - self._batch.started_at >= self.settings.flush_interval_s / 2
-        ):
-            self.flush()
-
-    def flush_if_due(self) -> None:
-        pending = self._batch.ranges or self._uncommitted
-        if pending and self._clock() - self._batch.started_at >= self.settings.flush_interval_s:
+    def flush_if_due(self, quiet: bool = False) -> None:
+        """Flushes a batch `flush_interval_s` old (or stored rows whose commit a broker refused). `quiet`:
+        the last poll found nothing new, so the rows taken are all there is for now (the end of a replay,
+        or of a burst): a batch half as old is inserted at once, so a sparse stream still makes at most
+        about two inserts per interval."""
+        age = self._clock() - self._batch.started_at
+        interval = self.settings.flush_interval_s
+        due = (self._batch.ranges or self._uncommitted) and age >= interval
+        if due or (quiet and self._batch.ranges and age >= interval / 2):
             self.flush()
 
     def flush(self) -> None:

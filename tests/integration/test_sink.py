@@ -52,9 +52,10 @@ def produce_events(kafka: KafkaSettings, topics: Topics, count: int) -> list[str
     return sorted(e.event_id for e in events)
 
 
-def consumer_for(kafka: KafkaSettings, topics: Topics, group: str) -> KafkaConsumer:
+def consumer_for(kafka: KafkaSettings, topics: Topics, group: str, *names: str) -> KafkaConsumer:
+    """A sink's consumer in `group`, on the topics `names` (the event topics if none)."""
     consumer = KafkaConsumer(
-        *topics.event_topics, **kafka.client_config(), group_id=group, enable_auto_commit=False,
+        *(names or topics.event_topics), **kafka.client_config(), group_id=group, enable_auto_commit=False,
         auto_offset_reset="earliest",
     )  # fmt: skip
     return consumer
@@ -262,10 +263,7 @@ def test_values_marked_canonical_are_stored_as_they_came_and_others_are_checked(
 
     def rows_from(topic: str) -> list[tuple[Any, ...]]:
         client.command("TRUNCATE TABLE events")
-        consumer = KafkaConsumer(
-            topic, **kafka.client_config(), group_id=f"{topic}-{unique}", enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )  # fmt: skip
+        consumer = consumer_for(kafka, topics, f"{topic}-{unique}", topic)
         sink = TableSink(events_spec(), consumer, client, lambda *a: None)
         drain(sink)
         consumer.close()
@@ -296,13 +294,13 @@ def test_a_quiet_input_is_inserted_after_half_the_flush_interval(
     assert sink.pending_rows == 120
 
     now[0] = 4.9
-    sink.flush_if_quiet()
+    sink.flush_if_due(quiet=True)
     assert sink.stats.batches == 0, "an insert less than half an interval after the last one"
     now[0] = 5.0
-    sink.flush_if_quiet()
+    sink.flush_if_due(quiet=True)
     assert sink.stats.batches == 1 and sink.pending_rows == 0
     assert stored_ids(client) == expected
     now[0] = 9.0
-    sink.flush_if_quiet()  # nothing pending: no insert, and no commit either
+    sink.flush_if_due(quiet=True)  # nothing pending: no insert, and no commit either
     assert sink.stats.batches == 1
     consumer.close()
