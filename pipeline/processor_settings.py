@@ -22,7 +22,7 @@ class ProcessorSettings(BaseModel):
     live_lag_s: float = Field(default=300.0, ge=0, le=86_400)
     tick_interval_s: float = Field(default=0.5, gt=0, le=60)
     batch_messages: int = Field(
-        default=16,
+        default=64,
         ge=1,
         le=10_000,
         description="messages processed before their windows are emitted and their state persisted, once",
