@@ -47,7 +47,12 @@ class SinkSettings(BaseModel):
         pattern=r"^[A-Za-z0-9._-]{1,100}$",
         description="the loader's consumer group",
     )
-    batch_rows: int = Field(default=50_000, ge=1, le=1_000_000)
+    batch_rows: int = Field(
+        default=200_000,
+        ge=1,
+        le=1_000_000,
+        description="rows per insert at most; below that, the flush interval decides",
+    )
     flush_interval_s: float = Field(
         default=1.0,
         gt=0,
