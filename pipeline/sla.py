@@ -57,9 +57,30 @@ class SlaPolicy:
         return int(self.per_community_s.get(community_id, self.default_s) * 1000)
 
 
+class _Comment(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """What a clock keeps of its comment: what its records and alerts tell (the text only as their
+    snippet). Persisted with the clock, in every changelog record of it: a whole event as a msgpack map
+    took about twice the bytes (field names, ids and audience fields no output uses, the full text)."""
+
+    platform: str
+    community_id: str
+    post_id: str
+    comment_id: str
+    author_id: str
+    commented_at_ms: int
+    snippet: str
+
+    @classmethod
+    def of(cls, event: CanonicalEvent) -> _Comment:
+        return cls(
+            event.platform, event.community_id, event.post_id, event.comment_id or "", event.user_id,
+            event.ts_ms, (event.text or "")[:SNIPPET_CHARS],
+        )  # fmt: skip
+
+
 @dataclass(slots=True)
 class _Clock:
-    event: CanonicalEvent
+    comment: _Comment
     deadline_ms: int
     at_risk_ms: int | None
     answered_at_ms: int | None = None
@@ -75,6 +96,20 @@ class _Clock:
 
 
 class _ClockState(msgspec.Struct, array_like=True):
+    comment: _Comment
+    deadline_ms: int
+    at_risk_ms: int | None
+    answered_at_ms: int | None
+    warned: bool
+    breached: bool
+    cancelled: bool
+    changed_by: tuple[str, int]
+    fired_by: dict[str, tuple[str, int, int]]
+
+
+class _ClockStateV1(msgspec.Struct, array_like=True):
+    """A clock as persisted before `_Comment`: with the whole event. Still read on restore."""
+
     event: CanonicalEvent
     deadline_ms: int
     at_risk_ms: int | None
@@ -88,6 +123,7 @@ class _ClockState(msgspec.Struct, array_like=True):
 
 _ENCODER = msgspec.msgpack.Encoder()
 _CLOCK_DECODER = msgspec.msgpack.Decoder(_ClockState)
+_CLOCK_V1_DECODER = msgspec.msgpack.Decoder(_ClockStateV1)
 _REPLY_DECODER = msgspec.msgpack.Decoder(int)
 
 
@@ -193,9 +229,9 @@ class CommentSlaBook:
         if ns == "r":
             self._early_replies[key] = _REPLY_DECODER.decode(state)
             return
-        s = _CLOCK_DECODER.decode(state)
+        s = _decode_clock(state)
         clock = _Clock(
-            s.event, s.deadline_ms, s.at_risk_ms, s.answered_at_ms, s.warned, s.breached, s.cancelled,
+            s.comment, s.deadline_ms, s.at_risk_ms, s.answered_at_ms, s.warned, s.breached, s.cancelled,
             s.changed_by, dict(s.fired_by),
         )  # fmt: skip
         replaced = self._clocks.get(key)
@@ -214,7 +250,7 @@ class CommentSlaBook:
         sla_ms = self.policy.sla_ms(event.community_id)
         fraction = self.policy.at_risk_fraction
         at_risk = event.ts_ms + int(sla_ms * fraction) if fraction else None
-        clock = _Clock(event, event.ts_ms + sla_ms, at_risk, changed_by=source)
+        clock = _Clock(_Comment.of(event), event.ts_ms + sla_ms, at_risk, changed_by=source)
         self._clocks[key] = clock
         self._changed.add(("c", key))
         early = self._early_replies.pop(key, None)
@@ -240,7 +276,7 @@ class CommentSlaBook:
             return
         if not clock.open:
             return  # already answered (the first reply counts) or deleted
-        clock.answered_at_ms = max(event.ts_ms, clock.event.ts_ms)
+        clock.answered_at_ms = max(event.ts_ms, clock.comment.commented_at_ms)
         self._running -= 1
         clock.changed_by = source
         self._changed.add(("c", key))
@@ -264,49 +300,58 @@ class CommentSlaBook:
 
     @staticmethod
     def _alert(clock: _Clock, kind: AlertKind, at_ms: int) -> Alert:
-        event = clock.event
+        c = clock.comment
         # Only a `resolved` alert carries the response: the others describe the moment they fired, so an
         # alert re-emitted after a restart (when the reply may have landed since) is the same record.
         response_s = None
         if kind is AlertKind.RESOLVED and clock.answered_at_ms is not None:
-            response_s = (clock.answered_at_ms - event.ts_ms) / 1000
+            response_s = (clock.answered_at_ms - c.commented_at_ms) / 1000
         return Alert(
-            alert_id=f"{event.platform}:{event.community_id}:{event.comment_id}:{kind.value}",
+            alert_id=f"{c.platform}:{c.community_id}:{c.comment_id}:{kind.value}",
             kind=kind,
-            platform=event.platform,
-            community_id=event.community_id,
-            post_id=event.post_id,
-            comment_id=event.comment_id or "",
-            author_id=event.user_id,
-            snippet=(event.text or "")[:SNIPPET_CHARS],
-            commented_at_ms=event.ts_ms,
+            platform=c.platform,
+            community_id=c.community_id,
+            post_id=c.post_id,
+            comment_id=c.comment_id,
+            author_id=c.author_id,
+            snippet=c.snippet,
+            commented_at_ms=c.commented_at_ms,
             fired_at_ms=at_ms,
-            waited_s=(at_ms - event.ts_ms) / 1000,
-            sla_s=(clock.deadline_ms - event.ts_ms) / 1000,
+            waited_s=(at_ms - c.commented_at_ms) / 1000,
+            sla_s=(clock.deadline_ms - c.commented_at_ms) / 1000,
             response_s=response_s,
         )
 
     @staticmethod
     def _record(clock: _Clock) -> SlaRecord:
-        event = clock.event
+        c = clock.comment
         return SlaRecord(
-            platform=event.platform,
-            comment_id=event.comment_id or "",
-            community_id=event.community_id,
-            post_id=event.post_id,
-            author_id=event.user_id,
-            commented_at_ms=event.ts_ms,
-            sla_s=(clock.deadline_ms - event.ts_ms) / 1000,
+            platform=c.platform,
+            comment_id=c.comment_id,
+            community_id=c.community_id,
+            post_id=c.post_id,
+            author_id=c.author_id,
+            commented_at_ms=c.commented_at_ms,
+            sla_s=(clock.deadline_ms - c.commented_at_ms) / 1000,
             answered_at_ms=clock.answered_at_ms,
             breached=clock.breached,
             cancelled=clock.cancelled,
         )
 
 
+def _decode_clock(state: bytes) -> _ClockState:
+    """A persisted clock, in today's form or as written before `_Comment` (a map for the event)."""
+    try:
+        return _CLOCK_DECODER.decode(state)
+    except msgspec.ValidationError:
+        old = _CLOCK_V1_DECODER.decode(state)
+        return _ClockState(_Comment.of(old.event), *msgspec.structs.astuple(old)[1:])
+
+
 def _encode_clock(c: _Clock) -> bytes:
     return _ENCODER.encode(
         _ClockState(
-            c.event,
+            c.comment,
             c.deadline_ms,
             c.at_risk_ms,
             c.answered_at_ms,

@@ -144,6 +144,29 @@ def test_restored_book_keeps_its_clocks_and_re_emits_what_a_crash_may_have_lost(
     assert restarted.on_event(comment("m1", 0), ("comments", 1)).records == [], "a re-read comment is a no-op"
 
 
+def test_a_clock_persisted_with_its_whole_event_restores_and_is_persisted_with_its_snippet() -> None:
+    """Clocks written before they kept only what their outputs tell (the whole event, as a msgpack map)
+    are still in changelogs: a worker restoring one keeps its deadline, its alerts and its text."""
+    import msgspec
+
+    text = "where is my order? " * 20
+    first = comment("m1", 0, text=text)
+    legacy = msgspec.msgpack.encode(
+        (first, first.ts_ms + 30 * MIN, first.ts_ms + 24 * MIN, None, True, False, False, ("comments", 3),
+         {"at_risk": ("ticks", 7, first.ts_ms + 24 * MIN)})
+    )  # fmt: skip
+    book = CommentSlaBook(SLA)
+    book.restore("c", ("vk", "c1", "m1"), legacy)
+    assert book.waiting == 1
+    (warned,) = book.reemit("ticks", 7).alerts
+    assert (warned.kind, warned.snippet, warned.author_id) == (AlertKind.AT_RISK, text[:140], first.user_id)
+    (alert,) = book.advance(first.ts_ms + 30 * MIN, ("ticks", 8)).alerts
+    assert (alert.kind, alert.commented_at_ms) == (AlertKind.UNANSWERED, first.ts_ms)
+    (state,) = book.drain_changes().values()
+    assert state is not None and text[:140].encode() in state and text[:141].encode() not in state
+    assert len(state) < len(legacy) / 2
+
+
 def test_an_alert_re_emitted_after_the_reply_is_the_alert_first_emitted() -> None:
     from pipeline.sla import CommentSlaBook, SlaPolicy
     from schemas import CanonicalEvent, EventType
