@@ -73,6 +73,13 @@ class SinkSettings(BaseModel):
         le=3_600,
         description="how often the loader logs its assignment, rows per table and its slowest calls",
     )
+    niceness: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="the Unix niceness `pulse sink` takes at start: on cores it shares with stream workers, "
+        "the loader yields them the CPU and catches up when they idle (0: compete equally)",
+    )
 
 
 class Lines(NamedTuple):

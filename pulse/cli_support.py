@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import re
 import signal
 import sys
@@ -95,6 +96,13 @@ class Duration(click.ParamType):
         if not match:
             self.fail(f"{value!r} is not a duration (e.g. 90s, 30m, 2h)", param, ctx)
         return float(match.group(1)) * _UNIT_S[match.group(2)]
+
+
+def yield_cpu(niceness: int) -> None:
+    """Lowers this process's CPU priority to `niceness`, never raises it. On Linux niceness belongs to each
+    thread and a thread starts with its creator's: call this before any thread is started."""
+    if niceness > os.getpriority(os.PRIO_PROCESS, 0):
+        os.setpriority(os.PRIO_PROCESS, 0, niceness)
 
 
 def print_wide(renderable: Any) -> None:

@@ -72,9 +72,7 @@ class LocalPipeline:
                 "PULSE_TOPICS__REPLICATION_FACTOR": str(s.topics.replication_factor),
                 "PULSE_CLICKHOUSE__DSN": s.clickhouse.dsn,
                 "PULSE_CLICKHOUSE__DATABASE": s.clickhouse.database,
-                "PULSE_SINK__GROUP": s.sink.group,
-                "PULSE_SINK__BATCH_ROWS": str(s.sink.batch_rows),
-                "PULSE_SINK__FLUSH_INTERVAL_S": str(s.sink.flush_interval_s),
+                **{f"PULSE_SINK__{name.upper()}": str(value) for name, value in s.sink.model_dump().items()},
                 "PULSE_NOTIFY__START_FROM": "earliest",  # a notifier that joins late still sends the run's alerts
             }
         )

@@ -26,6 +26,7 @@ from pulse.cli_support import (
     fail_cleanly,
     print_wide,
     stop_on_signals,
+    yield_cpu,
 )
 from pulse.topics import ensure_topics
 
@@ -36,7 +37,11 @@ log = logging.getLogger(__name__)
 @click.option(
     "--clickhouse", "dsn", help="ClickHouse DSN. Env: PULSE_CLICKHOUSE__DSN. Default: embedded store"
 )
-@click.option("--batch-rows", type=click.IntRange(1, 1_000_000), help="Rows per insert. Default: 10000")
+@click.option(
+    "--batch-rows",
+    type=click.IntRange(1, 1_000_000),
+    help="Rows per insert at most. Env: PULSE_SINK__BATCH_ROWS. Default: 200000",
+)
 @click.pass_obj
 @fail_cleanly
 def sink(obj: Context, dsn: str | None, batch_rows: int | None) -> None:
@@ -47,13 +52,15 @@ def sink(obj: Context, dsn: str | None, batch_rows: int | None) -> None:
     Each table commits the offsets of its own topics only after an insert succeeded, with a
     deterministic deduplication token, so a crash or a retry never doubles a row. Transient ClickHouse
     errors are retried with backoff; rows ClickHouse rejects go to the dead-letter topic. With the
-    embedded engine this process owns the store: `pulse query` asks it while it runs. Stops cleanly on
-    SIGTERM/Ctrl-C (flushes every batch first).
+    embedded engine this process owns the store: `pulse query` asks it while it runs. Runs at niceness
+    PULSE_SINK__NICENESS (10): on cores shared with stream workers it yields them the CPU and catches up
+    when they idle. Stops cleanly on SIGTERM/Ctrl-C (flushes every batch first).
     """
     settings = obj.settings(
         clickhouse={"dsn": dsn} if dsn else None,
         sink={"batch_rows": batch_rows} if batch_rows else None,
     )
+    yield_cpu(settings.sink.niceness)  # first: threads started from here on inherit it
     topics = settings.topics.names
     ensure_topics(
         settings.kafka, settings.topics.partitions(topics), settings.topics.replication_factor,

@@ -136,6 +136,7 @@ def test_query_works_with_and_without_a_running_sink(
         "PULSE_TOPICS__EVENT_PARTITIONS": "2",
         "PULSE_CLICKHOUSE__DSN": f"chdb://{store}",
         "PULSE_SINK__FLUSH_INTERVAL_S": "0.2",
+        "PULSE_SINK__NICENESS": "7",
     }
     ensure_topics(kafka, dict.fromkeys(topics.all, 2), 1)
     publish_outputs(kafka, topics)
@@ -163,6 +164,12 @@ def test_query_works_with_and_without_a_running_sink(
         assert [(r["post_id"], r["likes"]) for r in rows] == [("p1", 8), ("p2", 2)], (
             "through the running sink"
         )
+        threads = [
+            (stat.with_name("comm").read_text().strip(), int(stat.read_text().rpartition(")")[2].split()[16]))
+            for stat in Path(f"/proc/{sink.pid}/task").glob("*/stat")
+        ]
+        # chDB's memory tracker raises its own thread's priority; every other thread took the niceness.
+        assert len(threads) > 5 and {n for name, n in threads if name != "MemoryWorker"} == {7}, threads
         refused = pulse(env, "query", "INSERT INTO alerts (alert_id) VALUES ('x')")
         assert refused.returncode == 1 and "readonly" in refused.stderr.lower()
     finally:

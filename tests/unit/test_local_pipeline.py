@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.sink import SinkSettings
 from pulse.child_process import PulseChild
 from pulse.errors import PulseError
 from pulse.local_pipeline import WORKER_RESTARTS, LocalPipeline, RunOptions
@@ -61,3 +62,12 @@ def test_a_worker_that_stopped_cleanly_or_a_dead_loader_ends_the_run(tmp_path: P
     with pytest.raises(PulseError, match="the loader exited with 1"):
         pipeline.check()
     assert (worker.starts, loader.starts) == (0, 0)
+
+
+def test_the_loader_gets_every_sink_setting_as_resolved_here(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path, sink={"niceness": 3, "commit_timeout_s": 7.5, "batch_rows": 9})
+    env = LocalPipeline(settings, RunOptions(workers=1, notify=False), tmp_path).child_env()
+    passed = {
+        k.removeprefix("PULSE_SINK__").lower(): v for k, v in env.items() if k.startswith("PULSE_SINK__")
+    }
+    assert SinkSettings.model_validate(passed) == settings.sink
