@@ -39,7 +39,7 @@ from pipeline.partition import Effects, PartitionProcessor
 from pipeline.processor_settings import ProcessorSettings
 from pipeline.recovery_watch import RecoveryProgress, stalled_for
 from schemas import KafkaSettings, Topics, dead_letter_headers
-from schemas.outputs import encode_outputs
+from schemas.outputs import encode_output_messages, encode_outputs
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,9 @@ class _IdempotentProducer(AIOKafkaProducer):
             await producer.send_batch(batch, topic, partition=partition)
 
 
+# An output message at most: well under the producer's request size and the broker's message size (1 MiB
+# each). A batch of 64 backlog messages touched windows worth 1.4 MB (seen: the agent crashed on the send).
+OUTPUT_MESSAGE_BYTES = 512 * 1024
 FETCH_MAX_WAIT_MS = 100
 STALL_CHECK_INTERVAL_S = 2.0  # how often partitions are checked for fetched messages lost on the way
 RECOVERY_CHECK_INTERVAL_S = 5.0
@@ -343,10 +346,11 @@ def build_app(
         p = message.partition
         headers = [(SOURCE_TS_HEADER, str(int(message.timestamp * 1000)).encode())]
         if effects.windows or effects.rolling:
-            value = encode_outputs([*effects.windows, *effects.rolling])
-            await engagement.send(value=value, partition=p, headers=headers)
+            for value in encode_output_messages([*effects.windows, *effects.rolling], OUTPUT_MESSAGE_BYTES):
+                await engagement.send(value=value, partition=p, headers=headers)
         if effects.sla_records:
-            await comment_sla.send(value=encode_outputs(effects.sla_records), partition=p, headers=headers)
+            for value in encode_output_messages(effects.sla_records, OUTPUT_MESSAGE_BYTES):
+                await comment_sla.send(value=value, partition=p, headers=headers)
         for alert in effects.alerts:
             key = f"{alert.platform}:{alert.community_id}".encode()
             await alerts.send(key=key, value=encode_outputs([alert]), headers=headers)

@@ -115,6 +115,24 @@ def encode_outputs(records: Iterable[Output]) -> bytes:
     return _ENCODER.encode_lines(records)
 
 
+def encode_output_messages(records: Iterable[Output], max_bytes: int) -> list[bytes]:
+    """`records` as NDJSON messages of at most `max_bytes` each, cut between lines (a line longer than that
+    goes alone): the windows a batch touched, or the records of one input message of many events, can
+    outgrow a Kafka message."""
+    data = encode_outputs(records)
+    messages = []
+    start = 0
+    while len(data) - start > max_bytes:
+        cut = data.rfind(b"\n", start, start + max_bytes) + 1  # after the last whole line that fits
+        if cut <= start:
+            cut = data.index(b"\n", start) + 1
+        messages.append(data[start:cut])
+        start = cut
+    if start < len(data):
+        messages.append(data[start:])
+    return messages
+
+
 def decode_outputs(value: bytes) -> Iterator[Output]:
     """Raises `msgspec.DecodeError`/`ValidationError` on bytes that are not processor output."""
     for line in value.split(b"\n"):

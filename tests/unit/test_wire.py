@@ -56,3 +56,23 @@ def test_comment_fields_stay_off_non_comment_events() -> None:
     like = CanonicalEvent("e", EventType.LIKE, "vk", "c", "p", "u", 1_795_000_000_000)
     wire_form = orjson.loads(encode_event(like))
     assert "comment_id" not in wire_form and "by_community" not in wire_form
+
+
+def test_outputs_are_cut_into_messages_under_a_size_between_lines() -> None:
+    from schemas.outputs import WindowValue, decode_outputs, encode_output_messages, encode_outputs
+
+    windows = [
+        WindowValue("vk", "c1", f"p{i}" * (i % 7 + 1), 60_000 * i, i, 0, 1, 0, 2, 1.5) for i in range(3_000)
+    ]
+    whole = encode_outputs(windows)
+    messages = encode_output_messages(windows, 10_000)
+    assert len(messages) > len(whole) // 10_000 and all(len(m) <= 10_000 for m in messages)
+    assert b"".join(messages) == whole and all(m.endswith(b"\n") for m in messages)
+    assert [w for m in messages for w in decode_outputs(m)] == windows
+    assert encode_output_messages(windows[:10], 10_000) == [encode_outputs(windows[:10])], (
+        "small: one message"
+    )
+    assert encode_output_messages([], 10_000) == []
+    assert encode_output_messages(windows[:3], 10) == [encode_outputs([w]) for w in windows[:3]], (
+        "a line alone"
+    )
