@@ -263,6 +263,16 @@ class _ProcessedAckConsumer(AIOKafkaConsumer):
 
 
 class _PulseApp(faust.App):
+    async def _on_agent_error(self, agent: Any, exc: BaseException) -> None:
+        """An agent that raised stopped in the middle of a batch, whose windows and state were drained
+        from the processors and maybe never sent. faust would commit and start a new actor that goes on
+        with the next messages: outputs lost, the processors' memory ahead of their changelog (seen: an
+        output message too large for the producer, every later window wrong). Instead the worker stops
+        with the error, for its supervisor to start it again: it restores its state and re-reads from
+        the last commit."""
+        log.error("the agent failed: stopping this worker, to be started again", exc_info=exc)
+        await self.crash(exc)
+
     def _create_directories(self) -> None:
         """None: the table lives in memory (and its changelog), so nothing is written to disk, and faust's
         `<app id>-data/v1/tables` directories would only pile up in the worker's working directory."""

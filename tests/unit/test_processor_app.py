@@ -148,3 +148,17 @@ def test_a_lost_tail_is_rewound_only_once_fetched_batches_were_handed_out_in_ful
     assert sought == [], "a batch still being handed out may hold the records"
     asyncio.run(checks(2, batches_between=1))
     assert sought == [{tp: 4}]
+
+
+def test_an_agent_that_fails_stops_the_worker_instead_of_committing_and_going_on() -> None:
+    built = app()
+    crashed: list[BaseException] = []
+
+    async def crash(reason: BaseException) -> None:
+        crashed.append(reason)
+
+    built.crash = crash  # type: ignore[method-assign]
+    failure = ValueError("a send failed")
+    agent = next(iter(built.agents.values()))
+    asyncio.run(agent._on_error(agent, failure))  # what faust calls when the agent raises
+    assert crashed == [failure]
