@@ -58,6 +58,10 @@ class PublisherStats:
 # plus its text at the most UTF-8 can take; the encoded message is checked against `batch_bytes` anyway.
 _EVENT_BYTES = 400
 _TEXT_BYTES_PER_CHAR = 4
+# (topic, post) pairs whose partition is remembered (murmur2 in Python costs microseconds an event); past
+# that, all are forgotten and computed again: a simulator or webhook receiver running for months meets
+# millions of posts, and each pair kept costs a few hundred bytes.
+ROUTES_REMEMBERED = 100_000
 
 
 @dataclass(slots=True)
@@ -140,6 +144,8 @@ class EventPublisher:
         topic = self._topic_of_type[event.type]
         where = self._route.get((topic, key))
         if where is None:
+            if len(self._route) >= ROUTES_REMEMBERED:
+                self._route.clear()
             where = self._route[(topic, key)] = (topic, self._partition_for(topic, key))
         batch = self._batches.get(where)
         if batch is None:

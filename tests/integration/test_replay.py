@@ -14,6 +14,7 @@ import pytest
 from kafka.partitioner.default import murmur2
 
 from agents import EventPublisher, PublisherSettings, Simulator, SimulatorSettings, replay
+from agents import publisher as publisher_module
 from pulse.topics import ensure_topics
 from schemas import (
     CANONICAL_HEADER,
@@ -21,6 +22,7 @@ from schemas import (
     DLQ_REASON,
     DLQ_SOURCE,
     DLQ_STAGE,
+    EventType,
     KafkaSettings,
     Topics,
     decode_events,
@@ -74,6 +76,24 @@ def test_replay_routes_keys_orders_and_timestamps(kafka: KafkaSettings, topics: 
             in_topic = [e.event_id for r, e in landed if r.topic == topic and e.post_key == post]
             assert in_topic == [i for i in sent if i in set(in_topic)]
     assert max(len(r.events) for r in records) > 1, "events should be batched several to a message"
+
+
+def test_routes_stay_right_when_the_remembered_ones_are_forgotten(
+    kafka: KafkaSettings, topics: Topics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publisher_module, "ROUTES_REMEMBERED", 10)
+    lines = simulated_lines(600)
+    with EventPublisher(kafka, PublisherSettings(batch_events=20), topics) as publisher:
+        report = replay(iter(lines), publisher, source="sim")
+        assert 0 < len(publisher._route) <= 10
+    routes = {
+        (topics.for_type(EventType(e["type"])), e["community_id"], e["post_id"])
+        for e in map(orjson.loads, lines)
+    }
+    assert report.sent == 600 and len(routes) > 20, "more routes than remembered"
+    landed = [(r, e) for r in read_all(kafka, *topics.event_topics) for e in r.events]
+    assert len(landed) == 600
+    assert all(r.partition == (murmur2(e.post_key.encode()) & 0x7FFFFFFF) % PARTITIONS for r, e in landed)
 
 
 def test_one_event_per_message_when_batching_is_off(kafka: KafkaSettings, topics: Topics) -> None:
