@@ -235,10 +235,12 @@ def wait_group_settled(
     timeout_s: float,
     who: str,
     check_alive: Callable[[], None] = lambda: None,
-) -> None:
+) -> tuple[str, list[int]]:
     """Until `group` is stable with `members` members, each holding some of the `partitions` partitions
     of its input (as many as there are, when members outnumber them): after it, no member still starting
-    will join and move partitions (a rebalance stops the whole group for seconds)."""
+    will join and move partitions (a rebalance stops the whole group for seconds). Returns what it saw
+    then: the group's state and the partitions each member held (a group may start rebalancing again
+    right after, as when a client's request times out and it rejoins)."""
     deadline = time.monotonic() + timeout_s
     seen: tuple[str, list[int]] = ("not described yet", [])
     while time.monotonic() < deadline:
@@ -248,7 +250,7 @@ def wait_group_settled(
             state, held = seen
             holding = sum(1 for count in held if count)
             if state == "Stable" and len(held) == members and holding >= min(members, partitions):
-                return
+                return seen
         except TopicError as exc:
             seen = (str(exc), [])
         time.sleep(0.25)
