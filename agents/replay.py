@@ -76,8 +76,9 @@ def replay(
                 continue
             seen[event_id] = None
             publish(event)
-            if event.ts_ms > newest:
-                newest = event.ts_ms
+            ts = event.ts_ms
+            if ts > newest:
+                newest = ts
             sent += 1
         publisher.poll()
         while len(seen) > max_remembered_ids:
