@@ -22,7 +22,7 @@ from pipeline.errors import PipelineError
 from pipeline.query_service import run_query
 from pulse.errors import TopicError
 from pulse.settings import Settings
-from pulse.topics import group_lag
+from pulse.topics import OffsetReader
 from schemas.outputs import Alert, PartitionStats, decode_outputs
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class PipelineWatcher:
         self.settings = settings
         self.topics = settings.topics.names
         self._consumer: KafkaConsumer | None = None
+        self._offsets: OffsetReader | None = None  # opened on the first snapshot that needs it
         self._stats: dict[int, PartitionStats] = {}
         self._alerts: dict[str, int] = {}
         self._seen_alerts: set[str] = set()
@@ -83,6 +84,8 @@ class PipelineWatcher:
     def stop(self) -> None:
         if self._consumer is not None:
             self._consumer.close()
+        if self._offsets is not None:
+            self._offsets.close()
 
     def snapshot(self, with_warehouse: bool = True) -> Snapshot:
         snap = Snapshot(at=time.monotonic())
@@ -104,7 +107,8 @@ class PipelineWatcher:
             for tp, end in self._consumer.end_offsets(parts).items():
                 snap.messages[tp.topic] = snap.messages.get(tp.topic, 0) + end
             snap.dead_letters = snap.messages.pop(self.topics.dead_letters, 0)
-            snap.lag = sum(group_lag(self.settings.kafka, self.settings.processor.app_id, inputs).values())
+            self._offsets = self._offsets or OffsetReader(self.settings.kafka)
+            snap.lag = sum(self._offsets.lag(self.settings.processor.app_id, inputs).values())
         except (KafkaError, TopicError) as exc:
             log.debug("live view: Kafka did not answer: %s", exc)
         if with_warehouse:

@@ -25,7 +25,7 @@ from pipeline.tables import sink_routes
 from pulse.child_process import PulseChild
 from pulse.errors import PulseError, TopicError
 from pulse.settings import Settings
-from pulse.topics import committed_offsets, ensure_topics, wait_committed, wait_group_settled
+from pulse.topics import WAIT_POLL_S, OffsetReader, ensure_topics, wait_committed, wait_group_settled
 from pulse.worker_process import WorkerProcess
 
 log = logging.getLogger(__name__)
@@ -168,12 +168,13 @@ class LocalPipeline:
             producer.close()
         deadline = time.monotonic() + timeout_s
         committed: dict[TopicPartition, int] = {}
-        while time.monotonic() < deadline:
-            self.check()
-            committed = committed_offsets(self.kafka, self.app_id, list(wanted))
-            if all(committed[tp] >= offset for tp, offset in wanted.items()):
-                return
-            time.sleep(0.3)
+        with OffsetReader(self.kafka) as reader:
+            while time.monotonic() < deadline:
+                self.check()
+                committed = reader.committed(self.app_id, list(wanted))
+                if all(committed[tp] >= offset for tp, offset in wanted.items()):
+                    return
+                time.sleep(WAIT_POLL_S)
         raise PulseError(f"the stream workers did not take the end of the input within {timeout_s:.0f} s: "
                          f"committed {committed}, wanted {wanted}")  # fmt: skip
 
