@@ -33,7 +33,14 @@ class ProcessorSettings(BaseModel):
         le=10,
         description="the longest a batch waits to fill: what a trickle of messages adds to latency",
     )
-    commit_interval_s: float = Field(default=1.0, gt=0, le=60)
+    commit_interval_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="how often offsets are committed, after the outputs and changelog are flushed: a backlog "
+        "is done only once committed, so it waits for the next commit (1M events in `pulse bench`, "
+        "alternating: 100.2-101.8k events/s with 0.25 s and 0.5 s, 94.6-101.8k with 1 s)",
+    )
     standby_replicas: int = Field(
         default=0,
         ge=0,
