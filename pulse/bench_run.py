@@ -128,8 +128,8 @@ def run_end_to_end(
     log_dir = settings.state_dir.resolve() / "bench" / run_id.rstrip("-")
     file = _recent_file(settings.state_dir, events)
     pipeline = LocalPipeline(s, RunOptions(workers=workers, notify=False), log_dir)
-    pipeline.start()
     try:
+        pipeline.start()
         pipeline.wait_settled(timeout_s=180)  # a worker joining late would stop the group mid-run
         with EventPublisher(s.kafka, s.publisher, pipeline.topics) as publisher:  # warm-up: one comment
             publisher.publish(_comment(0, int(time.time() * 1000), "bench-warmup"))
@@ -182,10 +182,12 @@ def run_end_to_end(
         for child in pipeline.children:
             peaks[child.name] = max(peaks.get(child.name, 0.0), child.peak_mb())
     finally:
-        pipeline.stop()
-        pipeline.delete_topics_and_groups()
-        shutil.rmtree(store, ignore_errors=True)
-        file.unlink(missing_ok=True)
+        try:
+            pipeline.stop()
+            pipeline.delete_topics_and_groups()
+        finally:  # the file (200 MB for 1M events) and the store go even when the broker does not answer
+            shutil.rmtree(store, ignore_errors=True)
+            file.unlink(missing_ok=True)
     if not latency[2]:
         raise PulseError(f"no live comment reached ClickHouse; logs in {log_dir}")
     return EndToEndResult(
