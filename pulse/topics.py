@@ -196,15 +196,14 @@ class OffsetReader:
         try:
             partitions = self._partitions_of(topics)
             ends = self._consumer.end_offsets(partitions) if partitions else {}
-            committed = self._admin.list_group_offsets({group: partitions}).get(group, {})
         except KafkaError as exc:
             raise TopicError(
                 f"cannot read the lag of {group} on {self.kafka.bootstrap_servers}: {exc}"
             ) from exc
+        committed = self.committed(group, partitions)
         lag = dict.fromkeys(topics, 0)
         for tp, end in ends.items():
-            done = committed.get(tp)
-            lag[tp.topic] += end - (done.offset if done is not None and done.offset >= 0 else 0)
+            lag[tp.topic] += end - max(committed[tp], 0)
         return lag
 
     def committed(self, group: str, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
