@@ -1,14 +1,14 @@
-"""Stream processors (faust agents over plain logic) and the ClickHouse side of the pipeline."""
+"""The pipeline's three deployables, each in a room of its own, and what they share.
+
+- `pipeline.stream`: the stream worker (faust): engagement windows, comment SLA clocks, alerts.
+- `pipeline.warehouse`: the loader into ClickHouse, its query service and the named queries.
+- `pipeline.notify`: the notifier that carries alerts to the ops channels.
+
+They share only `pipeline.errors` (the one exception tree) and `pipeline.kafka_clients` (helpers for the
+kafka-python consumers of the loader and the notifier). Importing `pipeline` loads neither faust nor
+ClickHouse's clients: each room imports what it needs.
+"""
 
 from pipeline.errors import MigrationError, PipelineError, StoreLocked, WarehouseError
-from pipeline.warehouse import ClickHouseSettings, apply_migrations, connect
 
-__all__ = [
-    "ClickHouseSettings",
-    "MigrationError",
-    "PipelineError",
-    "StoreLocked",
-    "WarehouseError",
-    "apply_migrations",
-    "connect",
-]
+__all__ = ["MigrationError", "PipelineError", "StoreLocked", "WarehouseError"]

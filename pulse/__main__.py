@@ -1,4 +1,4 @@
-from pulse.child_process import die_with_parent
+from pulse.local.child_process import die_with_parent
 
 die_with_parent()
 

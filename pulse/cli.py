@@ -9,18 +9,16 @@ from typing import IO, Any
 import click
 from rich.table import Table
 
-from pipeline import apply_migrations, connect
-from pulse import (
-    bench_commands,
-    ingest_commands,
-    logs,
-    notify_commands,
-    process_commands,
-    run_commands,
-    warehouse_commands,
-)
-from pulse.cli_support import Context, console, fail_cleanly, human_duration
-from pulse.local_kafka import LocalKafka
+from pipeline.warehouse import apply_migrations, connect
+from pulse import logs
+from pulse.commands import bench as bench_commands
+from pulse.commands import ingest as ingest_commands
+from pulse.commands import notify as notify_commands
+from pulse.commands import process as process_commands
+from pulse.commands import run as run_commands
+from pulse.commands import warehouse as warehouse_commands
+from pulse.commands.support import Context, console, fail_cleanly, human_duration
+from pulse.local.local_kafka import LocalKafka
 from pulse.settings import Settings
 from pulse.topics import describe_topics, ensure_topics
 from schemas import InvalidEvent, parse_line

@@ -16,11 +16,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agents import PublisherSettings
 from agents.webhook_server import WebhookSettings
-from pipeline import ClickHouseSettings
-from pipeline.notify_settings import NotifySettings
-from pipeline.processor_settings import ProcessorSettings
-from pipeline.sink import SinkSettings
-from pulse.local_kafka import LocalKafkaSettings
+from pipeline.notify.settings import NotifySettings
+from pipeline.stream.settings import ProcessorSettings
+from pipeline.warehouse import ClickHouseSettings
+from pipeline.warehouse.table_sink import SinkSettings
+from pulse.local.local_kafka import LocalKafkaSettings
 from pulse.topics import TopicSettings
 from schemas import KafkaSettings
 

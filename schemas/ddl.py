@@ -2,7 +2,7 @@
 
 Each file is `NNNN_name.sql` holding one or more statements separated by `;` at the end of a line. Files
 are idempotent (`IF NOT EXISTS`) and never edited once released: a change is a new file. Applying them is
-the pipeline's job (`pipeline.warehouse`); this module only knows what they are.
+the pipeline's job (`pipeline.warehouse.client`); this module only knows what they are.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipeline import ClickHouseSettings
-from pulse.local_kafka import LocalKafka, LocalKafkaSettings, free_port
+from pipeline.warehouse import ClickHouseSettings
+from pulse.local.local_kafka import LocalKafka, LocalKafkaSettings, free_port
 from schemas import KafkaSettings
 
 

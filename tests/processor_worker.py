@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pulse.worker_process import WorkerProcess
+from pulse.local.worker_process import WorkerProcess
 from schemas import KafkaSettings
 from schemas.outputs import Output, decode_outputs
 from tests.kafka_reading import read_all

@@ -13,8 +13,7 @@ from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 from kafka.coordinator.base import MemberState
 from kafka.errors import RebalanceInProgressError
 
-from pipeline.group_membership import rejoin_if_stranded
-from pipeline.topic_metadata import known_partitions
+from pipeline.kafka_clients import known_partitions, rejoin_if_stranded
 from pulse.topics import ensure_topics
 from schemas import KafkaSettings
 
@@ -67,7 +66,7 @@ def test_a_stranded_join_is_rejoined_and_commits_go_through_again(kafka: KafkaSe
         for _ in range(3):
             leader.poll(timeout_ms=100)
         assert state(leader) is MemberState.REBALANCING and not coordinator.need_rejoin(), (
-            "kafka-python no longer strands the join: pipeline.group_membership may be unneeded"
+            "kafka-python no longer strands the join: pipeline.kafka_clients may be unneeded"
         )
         with pytest.raises(RebalanceInProgressError):
             leader.commit(offsets)

@@ -1,0 +1,72 @@
+"""What the kafka-python consumers of the warehouse loader and the notifier share: subscribing once their
+topics are known, and repairing a group join that kafka-python strands.
+
+## Waiting for a topic's partitions
+Waiting for a topic's partitions to appear in a kafka-python client's metadata.
+
+A topic created a moment ago may not be in a client's metadata yet. A group leader that assigns before it
+is assigns nothing for that topic, and notices only at the next metadata refresh (five minutes by
+default): seen as a loader that sat for minutes with nothing to read. So a long-lived consumer subscribes
+only once its topics' partitions are known.
+
+## A stranded join
+A kafka-python consumer's place in its group, and the repair for a join that kafka-python strands.
+
+kafka-python 3.0.12 (re)joins a group when a flag asks for it or when the topic metadata it assigned from
+no longer matches the latest. If a metadata response differs for a moment (seen under load, a few
+seconds after the topics were created), `poll()` starts a join; if the next response matches again
+before that join's answer was taken (a poll gives up after its timeout and leaves the join in flight),
+no later poll awaits the join. The member then stays "rebalancing" for good:
+- it sends no heartbeats, so the broker drops it after the session timeout;
+- every commit is refused client-side with RebalanceInProgressError;
+- fetching goes on from the old assignment, so nothing looks wrong but the committed offsets.
+
+Seen: a loader that stored every row and committed none for four minutes, then failed to leave a group
+that no longer knew it (UnknownMemberId). Asking for a rejoin makes the next poll take the join's answer,
+or join again; see `rejoin_if_stranded`.
+
+A second fault of the same code is left alone: a join that finishes between two polls (its answer arrives
+on kafka-python's own thread) is thrown away by the next poll, which sends a new JoinGroup. For a group of
+one (the loader as `pulse run` starts it) that costs one more join; in a group of several members polled
+from one thread it was seen to rebalance without end.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from kafka import KafkaConsumer
+from kafka.coordinator.base import MemberState
+
+log = logging.getLogger(__name__)
+
+
+def known_partitions(consumer: KafkaConsumer, topic: str, timeout_s: float) -> set[int]:
+    """The topic's partitions once the client's metadata has them; empty if it still has none after
+    `timeout_s` (the topic does not exist, or has no partitions)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return set(found)
+        if time.monotonic() > deadline:
+            return set()
+        consumer.topics()  # refreshes the metadata
+        time.sleep(0.1)
+
+
+def rejoin_if_stranded(consumer: KafkaConsumer) -> bool:
+    """Asks for a rejoin if the consumer is rebalancing while no poll would finish the rebalance; True if
+    it did. Cheap enough to call after every poll, from the thread that polls."""
+    coordinator = getattr(consumer, "_coordinator", None)
+    if coordinator is None or getattr(coordinator, "state", None) is not MemberState.REBALANCING:
+        return False
+    if coordinator.need_rejoin():  # a join in flight that the next poll awaits: the normal case
+        return False
+    coordinator.request_rejoin()
+    log.warning(
+        "the consumer was left rebalancing with no join to finish (a kafka-python fault): rejoining",
+        extra={"group": coordinator.group_id},
+    )
+    return True

@@ -1,0 +1,155 @@
+"""What the notifier already posted where: a Kafka topic keyed `<destination>\\t<alert id>`.
+
+The alerts topic's offsets are committed only once every matching destination has the alerts before them,
+so after a crash (or a rebalance) a notifier re-reads alerts some destinations already have. The ledger is
+how it recognises them: every delivered (or permanently refused) alert is written here once its API
+answered, and a notifier reads the whole ledger when it starts and again whenever partitions are assigned
+to it (another notifier may have delivered them). A Kafka topic rather than a local file, so that several
+notifiers sharing the group share it too.
+
+The topic keeps records for `ledger_retention_h` (a ledger entry matters only while its alert may still be
+re-read, i.e. until its offset is committed) and is compacted, so a key written twice is stored once.
+
+What remains: a crash between an API's 200 and the ledger write's acknowledgement forgets that one
+delivery, so its message is posted again after the restart (at most one message per destination: each
+destination sends its next message only after the ledger acknowledged the previous one). No chat API here
+takes an idempotency key; the generic webhook sends the stable delivery id for receivers that deduplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from pipeline.errors import NotifierKafkaError
+from pipeline.kafka_clients import known_partitions
+from schemas import KafkaSettings
+
+CATCH_UP_TIMEOUT_S = 60.0
+WRITE_TIMEOUT_S = 30.0
+
+
+def ledger_key(destination: str, alert_id: str) -> str:
+    return f"{destination}\t{alert_id}"
+
+
+class DeliveryLedger:
+    """`start()`/`catch_up()` block (run them off the event loop); `delivered` and `remember` are in-memory;
+    `record` sends through the caller's producer and awaits the acknowledgements."""
+
+    def __init__(
+        self, kafka: KafkaSettings, topic: str, retention_h: float, replication_factor: int = 1
+    ) -> None:
+        self.kafka = kafka
+        self.topic = topic
+        self.retention_h = retention_h
+        self.replication_factor = replication_factor
+        self._known: set[str] = set()
+        self._reader: KafkaConsumer | None = None
+
+    def start(self) -> list[str]:
+        """Creates the topic if missing and reads it to the end; returns the keys found."""
+        retention_ms = int(self.retention_h * 3_600_000)
+        config = {
+            "cleanup.policy": "compact,delete",
+            "retention.ms": str(retention_ms),
+            "segment.ms": str(max(60_000, min(retention_ms // 4, 86_400_000))),  # old segments can go
+        }
+        try:
+            admin = KafkaAdminClient(**self.kafka.client_config())
+            try:
+                if self.topic not in admin.list_topics():
+                    admin.create_topics(
+                        [NewTopic(self.topic, 1, self.replication_factor, topic_configs=config)]
+                    )
+            except TopicAlreadyExistsError:
+                pass  # another notifier created it meanwhile: what we wanted
+            finally:
+                admin.close()
+            self._reader = KafkaConsumer(**self.kafka.client_config(), enable_auto_commit=False)
+            partitions = [TopicPartition(self.topic, p) for p in partitions_of(self._reader, self.topic)]
+            self._reader.assign(partitions)
+            self._reader.seek_to_beginning()
+        except (KafkaError, OSError) as exc:
+            raise NotifierKafkaError(f"cannot open the delivery ledger {self.topic}: {exc}") from exc
+        return self.catch_up()
+
+    def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def catch_up(self) -> list[str]:
+        """Reads what was written since the last call, up to the current end; returns those keys."""
+        reader = self._reader
+        if reader is None:
+            raise NotifierKafkaError("the delivery ledger is not started")
+        keys: list[str] = []
+        deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
+        try:
+            partitions = list(reader.assignment())
+            end = reader.end_offsets(partitions)
+            while any(reader.position(tp) < end[tp] for tp in partitions):
+                if time.monotonic() > deadline:
+                    raise NotifierKafkaError(
+                        f"reading the delivery ledger {self.topic} took over {CATCH_UP_TIMEOUT_S:.0f} s"
+                    )
+                for records in reader.poll(timeout_ms=500, max_records=50_000).values():
+                    keys += [r.key.decode() for r in records if r.key is not None]
+        except KafkaError as exc:
+            raise NotifierKafkaError(f"cannot read the delivery ledger {self.topic}: {exc}") from exc
+        return keys
+
+    def remember(self, keys: Iterable[str]) -> None:
+        self._known.update(keys)
+
+    def delivered(self, destination: str, alert_id: str) -> bool:
+        return ledger_key(destination, alert_id) in self._known
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    async def record(
+        self, producer: KafkaProducer, destination: str, alert_ids: Iterable[str], outcome: str, at_ms: int
+    ) -> None:
+        """Remembers the deliveries at once, then writes them and waits for Kafka's acknowledgement."""
+        value = orjson.dumps({"outcome": outcome, "at_ms": at_ms})
+        keys = [ledger_key(destination, alert_id) for alert_id in alert_ids]
+        self.remember(keys)
+        loop = asyncio.get_running_loop()
+        try:
+            acks = [acknowledged(loop, producer.send(self.topic, key=k.encode(), value=value)) for k in keys]
+            await asyncio.wait_for(asyncio.gather(*acks), WRITE_TIMEOUT_S)
+        except (KafkaError, TimeoutError) as exc:
+            raise NotifierKafkaError(f"cannot write to the delivery ledger {self.topic}: {exc!r}") from exc
+
+
+def partitions_of(consumer: KafkaConsumer, topic: str, timeout_s: float = CATCH_UP_TIMEOUT_S) -> set[int]:
+    found = known_partitions(consumer, topic, timeout_s)
+    if not found:
+        raise NotifierKafkaError(f"topic {topic} does not exist (or has no partitions)")
+    return found
+
+
+def acknowledged(loop: asyncio.AbstractEventLoop, future: Any) -> asyncio.Future[None]:
+    """kafka-python's send future (resolved on its I/O thread) as an asyncio future of this loop."""
+    done: asyncio.Future[None] = loop.create_future()
+
+    def settle(error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+
+    future.add_callback(lambda _: loop.call_soon_threadsafe(settle, None))
+    future.add_errback(lambda exc: loop.call_soon_threadsafe(settle, exc))
+    return done

@@ -1,0 +1,211 @@
+"""`pulse bench ...`: commands that print measured figures, each against its baseline in the same run."""
+
+from __future__ import annotations
+
+import os
+import resource
+
+import click
+from rich.table import Table
+
+from pulse.bench.end_to_end import python_speed_ms, run_end_to_end
+from pulse.bench.ingest import ingest_runs
+from pulse.bench.process import run_process
+from pulse.bench.sink import sink_runs
+from pulse.commands.support import Context, console, err_console, fail_cleanly, print_wide
+from pulse.local.local_kafka import LocalKafka
+
+
+@click.group(invoke_without_command=True)
+@click.option("--events", type=click.IntRange(1_000), default=300_000, show_default=True,
+              help="End to end: events replayed with batched messages.")  # fmt: skip
+@click.option("--single-events", type=click.IntRange(100), default=20_000, show_default=True,
+              help="End to end: events for the one-event-per-message baseline.")  # fmt: skip
+@click.option("--live", "live_s", type=click.FloatRange(1, 600), default=8.0, show_default=True,
+              help="End to end: seconds of live traffic for the latency figures.")  # fmt: skip
+@click.option("--live-rate", type=click.FloatRange(10, 1e5), default=2_000, show_default=True,
+              help="End to end: events/s of the live traffic.")  # fmt: skip
+@click.option("--partitions", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 16), default=1, show_default=True,
+              help="End to end: stream workers sharing the partitions (with standby copies of each other's "
+                   "state when PULSE_PROCESSOR__STANDBY_REPLICAS is set).")  # fmt: skip
+@click.option("--batch-events", type=click.IntRange(2, 100_000), default=None,
+              help="End to end: events per batched message [default: the publisher's, PULSE_PUBLISHER__BATCH_EVENTS].")  # fmt: skip
+@click.option("--repeat", type=click.IntRange(1, 20), default=1, show_default=True,
+              help="End to end: batched runs, a row each (these machines' speed drifts by a third within "
+                   "minutes: compare medians).")  # fmt: skip
+@click.pass_context
+@fail_cleanly
+def bench(
+    ctx: click.Context,
+    events: int,
+    single_events: int,
+    live_s: float,
+    live_rate: float,
+    partitions: int,
+    workers: int,
+    batch_events: int | None,
+    repeat: int,
+) -> None:
+    """Benchmarks on the real broker; they print tables, they assert nothing.
+
+    Without a subcommand: the whole pipeline end to end (broker, stream worker, loader into a fresh
+    embedded store) on the replay path: events/s until every event is a row in ClickHouse, latency from
+    record timestamp to row, alert latency from the SLA deadline to the alert's row, peak memory per
+    process; batched messages (the publisher's batch size) against one event per message, same run. The subcommands
+    measure the parts."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = ctx.obj.settings()
+    table = Table(
+        "events/message", "events", "seconds", "events/s", "latency p50 ms", "latency p99 ms", "alert p50 ms",
+        "alert p99 ms", "worker peak MB", "loader peak MB", title="end to end: replay into ClickHouse",
+    )  # fmt: skip
+    broker = LocalKafka(settings.local_kafka, settings.state_dir).info()
+    broker_pid = (
+        broker.pid if broker is not None and broker.bootstrap == settings.kafka.bootstrap_servers else None
+    )
+    cpu_table = Table(
+        "events/message", "events", "read s", "processed s", "loaded s",
+        title="where the time went: when each stage was done, and CPU seconds per process meanwhile",
+    )  # fmt: skip
+    cpu_rows = []
+    speed_before = python_speed_ms()
+    batched = batch_events or settings.publisher.batch_events
+    cores = len(os.sched_getaffinity(0))
+    for batch, count in [*[(batched, events)] * repeat, (1, single_events)]:
+        err_console.print(f"batch={batch}: {count:,} events through broker, worker and loader ...")
+        r = run_end_to_end(settings, batch, count, live_s, live_rate, partitions, workers, broker_pid)
+        cpu_us = sum(r.cpu_s.values()) / count * 1e6
+        cpu_rows.append(
+            (str(batch), f"{count:,}", *(f"{at:.2f}" for at in r.phases_s.values()),
+             *(f"{spent:.2f}" for spent in r.cpu_s.values()), f"{cpu_us:.1f}", f"{cores * 1e6 / cpu_us:,.0f}")
+        )  # fmt: skip
+        cpu_names = list(r.cpu_s)
+        err_console.print(f"batch={batch}: {r.events_per_s:,.0f} events/s")
+        table.add_row(
+            str(batch), f"{r.events:,}", f"{r.seconds:.2f}", f"{r.events_per_s:,.0f}", f"{r.latency_p50_ms:.0f}",
+            f"{r.latency_p99_ms:.0f}", "-" if r.alert_p50_ms is None else f"{r.alert_p50_ms:.0f}",
+            "-" if r.alert_p99_ms is None else f"{r.alert_p99_ms:.0f}",
+            f"{r.peak_mb.get('the stream worker', float('nan')):.0f}", f"{r.peak_mb.get('the loader', float('nan')):.0f}",
+        )  # fmt: skip
+    print_wide(table)
+    for name in cpu_names:
+        cpu_table.add_column(f"{name.removeprefix('the ')} CPU s")
+    cpu_table.add_column("CPU us/event")
+    cpu_table.add_column("ceiling events/s")
+    for row in cpu_rows:
+        cpu_table.add_row(*row)
+    print_wide(cpu_table)
+    console.print(
+        f"{workers} stream worker(s), {partitions} partitions. Speed reference (sum(range(1000)) 1,000 times, "
+        f"best of 5; lower is faster): {speed_before:.1f} ms before the runs, {python_speed_ms():.1f} ms after. "
+        f"Ceiling: the events/s of that CPU per event (the processes above) with all {cores} core(s) of "
+        "this machine busy all the time."
+    )
+
+
+@bench.command("ingest")
+@click.option(
+    "--events", type=click.IntRange(1_000), default=300_000, show_default=True, help="Events per batched run."
+)
+@click.option(
+    "--single-events",
+    type=click.IntRange(100),
+    default=30_000,
+    show_default=True,
+    help="Events for the one-event-per-message baseline (it is slow).",
+)
+@click.option("--partitions", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.pass_obj
+@fail_cleanly
+def bench_ingest(obj: Context, events: int, single_events: int, partitions: int) -> None:
+    """Replay and simulator into Kafka: NDJSON batches of 500 events per message against one event per
+    message, same data, same run. The input file is generated once under <state-dir>/bench."""
+    settings = obj.settings()
+    table = Table(
+        "path",
+        "events/message",
+        "events",
+        "messages",
+        "seconds",
+        "events/s",
+        "MB/s",
+        title="ingest into Kafka",
+    )
+    for result in ingest_runs(settings.kafka, settings.state_dir, events, single_events, partitions):
+        err_console.print(f"{result.path} batch={result.batch_events}: {result.events_per_s:,.0f} events/s")
+        table.add_row(
+            result.path, f"{result.events / result.messages:.0f}", f"{result.events:,}", f"{result.messages:,}",
+            f"{result.seconds:.2f}", f"{result.events_per_s:,.0f}", f"{result.mb_per_s:.1f}",
+        )  # fmt: skip
+    print_wide(table)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    console.print(f"peak memory of this process: {peak_mb:.0f} MB (the broker runs with a 512 MB heap)")
+
+
+@bench.command("process")
+@click.option("--events", type=click.IntRange(1_000), default=300_000, show_default=True,
+              help="Events through the worker with batched messages.")  # fmt: skip
+@click.option("--single-events", type=click.IntRange(100), default=20_000, show_default=True,
+              help="Events for the one-event-per-message baseline.")  # fmt: skip
+@click.option("--live", "live_s", type=click.FloatRange(1, 600), default=8.0, show_default=True,
+              help="Seconds of live traffic for the latency figures.")  # fmt: skip
+@click.option("--live-rate", type=click.FloatRange(10, 1e6), default=20_000, show_default=True,
+              help="Events/s of the live traffic (batched run; the baseline uses a tenth).")  # fmt: skip
+@click.option("--partitions", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.pass_obj
+@fail_cleanly
+def bench_process(
+    obj: Context, events: int, single_events: int, live_s: float, live_rate: float, partitions: int
+) -> None:
+    """One real `pulse process` worker on the real broker: events/s draining a loaded backlog, end-to-end
+    latency (input record timestamp to emitted window value) on live traffic, and alert latency after the
+    SLA deadline; batched messages (500 events) against one event per message, same run."""
+    settings = obj.settings()
+    table = Table(
+        "events/message", "events", "seconds", "events/s", "live events/s", "latency p50 ms",
+        "latency p99 ms", "alert p50 ms", "alert p99 ms", "worker peak MB", title="through one worker",
+    )  # fmt: skip
+    runs = [(500, events, live_rate, True), (1, single_events, live_rate / 10, False)]
+    for batch, count, rate, alerts in runs:
+        err_console.print(f"batch={batch}: loading {count:,} events, then one worker drains them ...")
+        r = run_process(settings.kafka, settings.state_dir, batch, count, live_s, rate, partitions, alerts)
+        err_console.print(f"batch={batch}: {r.events_per_s:,.0f} events/s")
+        table.add_row(
+            str(batch), f"{r.events:,}", f"{r.seconds:.2f}", f"{r.events_per_s:,.0f}",
+            f"{r.live_events_per_s:,.0f}", f"{r.latency_p50_ms:.0f}", f"{r.latency_p99_ms:.0f}",
+            "-" if r.alert_p50_ms is None else f"{r.alert_p50_ms:.0f} ({r.alerts})",
+            "-" if r.alert_p99_ms is None else f"{r.alert_p99_ms:.0f}", f"{r.worker_peak_mb:.0f}",
+        )  # fmt: skip
+    print_wide(table)
+
+
+@bench.command("sink")
+@click.option("--rows", type=click.IntRange(1_000), default=200_000, show_default=True, help="Rows per run.")
+@click.option("--batch-rows", "batch_sizes", default="100,1000,10000,50000", show_default=True,
+              help="Comma-separated batch sizes; the first is the baseline.")  # fmt: skip
+@click.pass_obj
+@fail_cleanly
+def bench_sink(obj: Context, rows: int, batch_sizes: str) -> None:
+    """Rows/s into the embedded engine through the sink's insert path (decode, rows, one insert per batch
+    with its deduplication token), for each batch size, into `engagement_minute` and `events`."""
+    settings = obj.settings()
+    try:
+        sizes = [int(size) for size in batch_sizes.split(",")]
+    except ValueError:
+        raise click.BadParameter("give sizes like 100,1000,10000", param_hint="--batch-rows") from None
+    if not sizes or min(sizes) < 1:
+        raise click.BadParameter("batch sizes are positive", param_hint="--batch-rows")
+    err_console.print(f"inserting {rows:,} rows per table and batch size into a fresh embedded store ...")
+    table = Table(
+        "table", "rows/insert", "rows", "seconds", "rows/s", "vs baseline", title="into ClickHouse (chDB)"
+    )
+    baseline: dict[str, float] = {}
+    for r in sink_runs(settings.state_dir, rows, sizes):
+        baseline.setdefault(r.table, r.rows_per_s)
+        table.add_row(
+            r.table, f"{r.batch_rows:,}", f"{r.rows:,}", f"{r.seconds:.2f}", f"{r.rows_per_s:,.0f}",
+            f"{r.rows_per_s / baseline[r.table]:.1f}x",
+        )  # fmt: skip
+    print_wide(table)

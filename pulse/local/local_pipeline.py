@@ -1,0 +1,212 @@
+"""The whole pipeline on one machine, for `pulse run`: stream workers, the warehouse loader and the alert
+notifier as child processes (each a real `pulse` command, as in production), on one set of topics.
+
+Knowing when a bounded input is done: the workers have committed every input message (and they commit
+only after their outputs are flushed); then every partition is told the input's newest event time (an
+end-of-input tick), so deadlines the input passed are judged in every partition; once the workers have
+committed those ticks, the loader has inserted everything when its groups have committed every output.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+
+from pipeline.stream.app import end_of_input_tick
+from pipeline.warehouse.query_service import address_file
+from pipeline.warehouse.routes import sink_routes
+from pulse.errors import PulseError, TopicError
+from pulse.local.child_process import PulseChild
+from pulse.local.worker_process import WorkerProcess
+from pulse.settings import Settings
+from pulse.topics import WAIT_POLL_S, OffsetReader, ensure_topics, wait_committed, wait_group_settled
+
+log = logging.getLogger(__name__)
+
+WORKER_RESTARTS = 3  # per worker and run; then its exit ends the run
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    workers: int = 1
+    notify: bool = True
+    webhooks: bool = False
+
+
+class LocalPipeline:
+    """Starts the pieces on `settings` (already holding the run's Kafka address, store and topic prefix),
+    logs under `log_dir`; `stop()` ends them all."""
+
+    def __init__(self, settings: Settings, options: RunOptions, log_dir: Path) -> None:
+        self.settings = settings
+        self.options = options
+        self.log_dir = log_dir
+        self.topics = settings.topics.names
+        self.kafka = settings.kafka
+        self.app_id = settings.processor.app_id
+        self.sink_group = settings.sink.group
+        self.workers: list[WorkerProcess] = []
+        self.children: list[PulseChild] = []
+        self.loader: PulseChild | None = None
+        self._restarts: Counter[PulseChild] = Counter()  # per stream worker
+
+    def child_env(self) -> dict[str, str]:
+        """The resolved settings for the children, as their environment (one source of truth: ours)."""
+        s = self.settings
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
+        env.update(
+            {
+                "PULSE_STATE_DIR": str(s.state_dir.resolve()),
+                "PULSE_LOG_LEVEL": s.log_level,
+                "PULSE_KAFKA__BOOTSTRAP_SERVERS": s.kafka.bootstrap_servers,
+                "PULSE_KAFKA__SECURITY_PROTOCOL": s.kafka.security_protocol,
+                "PULSE_TOPICS__PREFIX": s.topics.prefix,
+                "PULSE_TOPICS__EVENT_PARTITIONS": str(s.topics.event_partitions),
+                "PULSE_TOPICS__REPLICATION_FACTOR": str(s.topics.replication_factor),
+                "PULSE_CLICKHOUSE__DSN": s.clickhouse.dsn,
+                "PULSE_CLICKHOUSE__DATABASE": s.clickhouse.database,
+                **{f"PULSE_SINK__{name.upper()}": str(value) for name, value in s.sink.model_dump().items()},
+                "PULSE_NOTIFY__START_FROM": "earliest",  # a notifier that joins late still sends the run's alerts
+            }
+        )
+        for key, value in os.environ.items():  # what the children need and we do not resolve: passed as is
+            if key.startswith(
+                ("PULSE_KAFKA__SASL", "PULSE_KAFKA__SSL", "PULSE_CLICKHOUSE__", "PULSE_NOTIFY__")
+            ):
+                env.setdefault(key, value)
+        if s.clickhouse.username:
+            env["PULSE_CLICKHOUSE__USERNAME"] = s.clickhouse.username
+        return env
+
+    def start(self) -> None:
+        s = self.settings
+        ensure_topics(
+            self.kafka,
+            s.topics.partitions(self.topics),
+            s.topics.replication_factor,
+            s.topics.retention_bytes,
+        )
+        env = self.child_env()
+        processor = s.processor.model_dump(exclude_none=True)
+        for i in range(self.options.workers):
+            worker = WorkerProcess(
+                self.kafka, s.topics.prefix, s.topics.event_partitions, self.log_dir / f"worker-{i + 1}.log",
+                processor, env,
+            )  # fmt: skip
+            self.workers.append(worker)
+            self.children.append(worker)
+        self.loader = PulseChild("the loader", ["sink"], env, self.log_dir / "sink.log")
+        self.children.append(self.loader)
+        if self.options.notify:
+            self.children.append(PulseChild("the notifier", ["notify"], env, self.log_dir / "notify.log"))
+        if self.options.webhooks:
+            self.children.append(
+                PulseChild("the webhook receiver", ["webhooks"], env, self.log_dir / "webhooks.log")
+            )
+        for child in self.children:
+            child.start()
+
+    def check(self) -> None:
+        """Raises if a piece died. A stream worker that exited with an error is started again instead, up to
+        `WORKER_RESTARTS` times in a run, as compose's restart policy would: it rejoins the group, which
+        hands out the partitions afresh (a worker stops itself when its state recovery stalls)."""
+        for child in self.children:
+            code = child.exited()
+            if code and child in self.workers and self._restarts[child] < WORKER_RESTARTS:
+                self._restarts[child] += 1
+                log.warning(
+                    "%s exited with %d: starting it again (%d of %d; log: %s)",
+                    child.name, code, self._restarts[child], WORKER_RESTARTS, child.log,
+                )  # fmt: skip
+                child.start()
+            child.check_alive()
+
+    def stop(self) -> dict[str, int]:
+        """SIGTERM to every piece, sources first; their exit codes by name."""
+        codes = {}
+        for child in reversed(self.children):
+            if child.process is not None:
+                codes[child.name] = child.stop()
+        return codes
+
+    def wait_settled(self, timeout_s: float) -> None:
+        """Until every stream worker has joined and holds partitions."""
+        wait_group_settled(
+            self.kafka, self.app_id, self.options.workers, self.settings.topics.event_partitions, timeout_s,
+            "the stream workers", self.check,
+        )  # fmt: skip
+
+    def wait_processed(self, timeout_s: float) -> None:
+        inputs = [self.topics.likes, self.topics.comments, self.topics.reposts]
+        wait_committed(self.kafka, self.app_id, inputs, timeout_s, "the stream workers", self.check)
+
+    def finish_input(self, newest_event_ms: int, timeout_s: float) -> None:
+        """Tells every partition the input's newest event time and waits until the workers committed
+        those ticks (the ticks topic also carries the workers' own beats, so its lag is never reliably
+        zero: the wait is for these ticks' offsets)."""
+        producer = KafkaProducer(**self.kafka.client_config(), acks="all")
+        try:
+            sent = [
+                producer.send(
+                    self.topics.ticks, value=end_of_input_tick(newest_event_ms), partition=partition
+                )
+                for partition in range(self.settings.topics.event_partitions)
+            ]
+            wanted = {
+                TopicPartition(m.topic, m.partition): m.offset + 1 for m in (f.get(timeout=60) for f in sent)
+            }
+        except KafkaError as exc:
+            raise TopicError(f"cannot send the end-of-input ticks: {exc}") from exc
+        finally:
+            producer.close()
+        deadline = time.monotonic() + timeout_s
+        committed: dict[TopicPartition, int] = {}
+        with OffsetReader(self.kafka) as reader:
+            while time.monotonic() < deadline:
+                self.check()
+                committed = reader.committed(self.app_id, list(wanted))
+                if all(committed[tp] >= offset for tp, offset in wanted.items()):
+                    return
+                time.sleep(WAIT_POLL_S)
+        raise PulseError(f"the stream workers did not take the end of the input within {timeout_s:.0f} s: "
+                         f"committed {committed}, wanted {wanted}")  # fmt: skip
+
+    def wait_loaded(self, timeout_s: float) -> None:
+        sources = [topic for _, topics in sink_routes(self.topics) for topic in topics]
+        try:
+            wait_committed(self.kafka, self.sink_group, sources, timeout_s, "the loader", self.check)
+        except TopicError as exc:
+            tail = self.loader.log_tail() if self.loader is not None else ""
+            raise TopicError(f"{exc}; {tail}") from exc
+        served = address_file(self.settings.clickhouse)
+        deadline = time.monotonic() + 60
+        while served is not None and not served.exists():  # queries go through the loader, never around it
+            self.check()
+            if time.monotonic() > deadline:
+                raise PulseError(f"the loader does not serve queries ({served} missing)")
+            time.sleep(0.1)
+
+    def delete_topics_and_groups(self) -> None:
+        """For a private run, once it stopped: its topics, its workers' changelog and its consumer groups
+        go (groups would otherwise stay on the broker, empty, until their offsets expire after days)."""
+        changelog = f"{self.app_id}-state-changelog"
+        admin = KafkaAdminClient(**self.kafka.client_config())
+        try:
+            existing = set(admin.list_topics())
+            doomed = sorted({*self.topics.all, self.topics.ticks, changelog} & existing)
+            if doomed:
+                admin.delete_topics(doomed)
+            groups = {self.app_id, self.sink_group} & {group["group_id"] for group in admin.list_groups()}
+            if groups:
+                admin.delete_groups(sorted(groups))
+        except KafkaError as exc:
+            raise TopicError(f"cannot delete the run's topics and groups: {exc}") from exc
+        finally:
+            admin.close()
