@@ -48,8 +48,13 @@ class Topics:
         return cls(**{name: prefix + getattr(defaults, name) for name in cls.__dataclass_fields__})
 
     @property
+    def processor_inputs(self) -> tuple[str, ...]:
+        """The event topics the stream processors count, in the order their partitions are read."""
+        return (self.likes, self.comments, self.reposts)
+
+    @property
     def event_topics(self) -> tuple[str, ...]:
-        return (self.likes, self.comments, self.reposts, self.posts)
+        return (*self.processor_inputs, self.posts)
 
     @property
     def output_topics(self) -> tuple[str, ...]:
@@ -132,3 +137,42 @@ def dead_letter_headers(stage: str, code: str, reason: str, source: str) -> list
         (DLQ_REASON, reason.encode()),
         (DLQ_SOURCE, source.encode()),
     ]
+
+
+def record_source(topic: str, partition: int, offset: int) -> str:
+    """Where a record came from, as a dead letter's `DLQ_SOURCE` names it: "topic/partition/offset"."""
+    return f"{topic}/{partition}/{offset}"
+
+
+# Topics the processes create for themselves, named after what runs them.
+
+
+def state_changelog_topic(app_id: str) -> str:
+    """The stream processors' saved state (faust's changelog of their one table, named "state")."""
+    return f"{app_id}-state-changelog"
+
+
+DEFAULT_LEDGER_TOPIC = "notify-deliveries"  # the notifier's record of what it posted where
+
+
+# The stream processors' internal beat on the ticks topic. A tick's value is empty (a beat of the wall
+# clock) or the newest event time of a bounded input, in epoch milliseconds as ASCII digits, sent to every
+# partition once the input is all in Kafka (`pulse run --replay --exit-when-done`).
+
+
+def end_of_input_tick(event_ms: int) -> bytes:
+    """The value of a tick that tells every partition the newest event time of a bounded input."""
+    return str(event_ms).encode()
+
+
+def read_tick(value: bytes | None) -> int | None:
+    """The end-of-input event time a tick carries; None for a plain beat. Raises ValueError for a value
+    that is neither."""
+    if not value:
+        return None
+    return int(value)
+
+
+# On the processors' outputs: the record timestamp (epoch ms, ASCII) of the input message behind them, so
+# a consumer can tell how long an event took to become a row or an alert.
+SOURCE_TS_HEADER = "pulse.source.ts_ms"

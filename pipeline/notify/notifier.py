@@ -50,6 +50,7 @@ from pipeline.notify.outbox import Outbox, Outcome, Owed
 from pipeline.notify.settings import NotifySettings
 from schemas import KafkaSettings, Topics, dead_letter_headers
 from schemas.outputs import Alert, decode_outputs, encode_outputs
+from schemas.wire import record_source
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +249,7 @@ class Notifier:
     def _intake(self, tp: TopicPartition, record: Any, now: float) -> None:
         self.stats.records += 1
         token = self._book.open(tp, record.offset)
-        source = f"{tp.topic}/{tp.partition}/{record.offset}"
+        source = record_source(tp.topic, tp.partition, record.offset)
         try:
             outputs = list(decode_outputs(record.value))
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, Va
 
 from pipeline.errors import NotifyConfigError
 from schemas.outputs import AlertKind
+from schemas.wire import DEFAULT_LEDGER_TOPIC
 
 _NAME = r"^[A-Za-z0-9._-]{1,64}$"
 _HTTP_URL = r"^https?://\S+$"
@@ -57,7 +58,7 @@ class NotifySettings(BaseModel):
     commit_interval_s: float = Field(default=1.0, gt=0, le=60)
     shutdown_timeout_s: float = Field(default=10.0, ge=0, le=300)
     session_timeout_s: float = Field(default=10.0, ge=6, le=300)
-    ledger_topic: str = Field(default="notify-deliveries", pattern=_NAME)
+    ledger_topic: str = Field(default=DEFAULT_LEDGER_TOPIC, pattern=_NAME)
     ledger_retention_h: float = Field(default=168.0, ge=1, le=24 * 365)
 
 

@@ -102,7 +102,7 @@ def alerts_spec() -> TableSpec:
 def sink_routes(topics: Topics) -> list[tuple[TableSpec, tuple[str, ...]]]:
     """Every table the sink fills, with the topics it reads for it."""
     return [
-        (events_spec(), (topics.likes, topics.comments, topics.reposts)),
+        (events_spec(), topics.processor_inputs),
         (engagement_minute_spec(), (topics.engagement,)),
         (comment_sla_spec(), (topics.comment_sla,)),
         (alerts_spec(), (topics.alerts,)),

@@ -35,6 +35,7 @@ from pydantic import BaseModel, Field
 from pipeline.errors import SinkStopped, WarehouseError
 from pipeline.warehouse.client import translate
 from schemas import InvalidEvent, dead_letter_headers, is_canonical
+from schemas.wire import record_source
 
 log = logging.getLogger(__name__)
 
@@ -339,5 +340,5 @@ class TableSink:
         self, value: bytes, key: bytes | None, tp: TopicPartition, offset: int, code: str, reason: str
     ) -> None:
         self.stats.dead_letters += 1
-        source = f"{tp.topic}/{tp.partition}/{offset}"
+        source = record_source(tp.topic, tp.partition, offset)
         self.dead_letter(value, key, dead_letter_headers(f"sink-{self.spec.table}", code, reason, source))

@@ -21,13 +21,13 @@ from pathlib import Path
 import msgspec
 
 from agents import EventPublisher, PublisherSettings, Simulator, SimulatorSettings
-from pipeline.stream.app import SOURCE_TS_HEADER
 from pulse.bench.ingest import BenchTopics
 from pulse.errors import PulseError
 from pulse.local.worker_process import WorkerProcess
 from pulse.topics import read_records
 from schemas import CanonicalEvent, KafkaSettings, validate
 from schemas.outputs import Alert, decode_outputs
+from schemas.wire import SOURCE_TS_HEADER, state_changelog_topic
 
 SLA_COMMUNITY = "bench-sla"
 SLA_S = 3.0
@@ -75,7 +75,7 @@ def run_process(
     bench_topics = BenchTopics(kafka, label, partitions)
     with bench_topics as topics:
         prefix = topics.likes.removesuffix("likes")
-        bench_topics.extra.append(f"{prefix}app-state-changelog")
+        bench_topics.extra.append(state_changelog_topic(f"{prefix}app"))
         publisher_settings = PublisherSettings(batch_events=batch_events)
         simulator = Simulator(SimulatorSettings(communities=50, seed=9, events_per_sim_s=500))
         stream = simulator.events(count=events + int(live_s * live_rate) + 1_000)

@@ -43,9 +43,7 @@ def process(obj: Context, app_id: str | None, sla_s: float | None, lateness_s: f
     wanted = settings.topics.partitions(topics)
     ensure_topics(settings.kafka, wanted, settings.topics.replication_factor, settings.topics.retention_bytes)
     partitions = settings.topics.event_partitions
-    check_partitions(
-        settings.kafka, [topics.likes, topics.comments, topics.reposts, topics.ticks], partitions
-    )
+    check_partitions(settings.kafka, [*topics.processor_inputs, topics.ticks], partitions)
     app = build_app(
         settings.processor, settings.kafka, topics,
         partitions=partitions, replication_factor=settings.topics.replication_factor,

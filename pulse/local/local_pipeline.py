@@ -19,7 +19,6 @@ from pathlib import Path
 from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from pipeline.stream.app import end_of_input_tick
 from pipeline.warehouse.query_service import address_file
 from pipeline.warehouse.routes import sink_routes
 from pulse.errors import PulseError, TopicError
@@ -27,6 +26,7 @@ from pulse.local.child_process import PulseChild
 from pulse.local.worker_process import WorkerProcess
 from pulse.settings import Settings
 from pulse.topics import WAIT_POLL_S, OffsetReader, ensure_topics, wait_committed, wait_group_settled
+from schemas.wire import end_of_input_tick, state_changelog_topic
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ class LocalPipeline:
     def delete_topics_and_groups(self) -> None:
         """For a private run, once it stopped: its topics, its workers' changelog and its consumer groups
         go (groups would otherwise stay on the broker, empty, until their offsets expire after days)."""
-        changelog = f"{self.app_id}-state-changelog"
+        changelog = state_changelog_topic(self.app_id)
         admin = KafkaAdminClient(**self.kafka.client_config())
         try:
             existing = set(admin.list_topics())

@@ -10,6 +10,7 @@ from agents import EventPublisher, PublisherSettings, Simulator, SimulatorSettin
 from pulse.topics import TopicSettings, describe_topics, ensure_topics
 from schemas import CanonicalEvent, KafkaSettings, validate
 from schemas.outputs import Alert, PartitionStats, SlaRecord, WindowValue
+from schemas.wire import state_changelog_topic
 from tests.events import BASE_TS_MS
 from tests.processor_worker import Worker
 
@@ -113,7 +114,7 @@ def prepare(kafka: KafkaSettings, prefix: str, tmp_path: Path, **processor: Any)
 
 def wait_for_more_state(kafka: KafkaSettings, worker: Worker, than: int, timeout_s: float = 120) -> int:
     """Until the worker's changelog holds more than `than` records; returns how many it holds."""
-    changelog = f"{worker.app_id}-state-changelog"
+    changelog = state_changelog_topic(worker.app_id)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         worker.check_alive()
@@ -326,7 +327,7 @@ def test_a_worker_whose_state_recovery_stalls_stops_with_an_error(
     finally:
         assert worker.stop() == 0, worker.log_tail()
 
-    changelog = f"{worker.app_id}-state-changelog"
+    changelog = state_changelog_topic(worker.app_id)
     consumer = KafkaConsumer(**kafka.client_config(), enable_auto_commit=False)
     partitions = [TopicPartition(changelog, p) for p in (0, 1)]
     ends = consumer.end_offsets(partitions)

@@ -9,7 +9,8 @@ from typing import Any
 import faust
 import pytest
 
-from pipeline.stream.app import FETCH_MAX_WAIT_MS, build_app
+from pipeline.stream.app import build_app
+from pipeline.stream.faust_fixes import FETCH_MAX_WAIT_MS
 from pipeline.stream.settings import ProcessorSettings
 from schemas import KafkaSettings, Topics
 
@@ -44,11 +45,11 @@ def test_a_worker_logging_at_warning_keeps_debug_records_off() -> None:
     """faust's own worker sets the root logger to DEBUG for its spinner at WARNING and above."""
     import logging
 
-    from pipeline.stream.app import _Worker
+    from pipeline.stream.faust_fixes import PulseWorker
 
     root = logging.Logger("a-root-stand-in", logging.WARNING)
     root.addHandler(logging.NullHandler())
-    worker = _Worker(app(), loglevel="WARNING", quiet=True, recovery_stall_s=120)
+    worker = PulseWorker(app(), loglevel="WARNING", quiet=True, recovery_stall_s=120)
     worker.on_setup_root_logger(root, logging.WARNING)
     assert root.level == logging.WARNING and not root.isEnabledFor(logging.DEBUG)
 
