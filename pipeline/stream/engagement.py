@@ -28,8 +28,7 @@ from enum import StrEnum
 from operator import itemgetter
 from typing import cast
 
-import msgspec
-
+from pipeline.stream.state_format import WindowState, decode_window, encode_window
 from schemas import CanonicalEvent, EventType
 from schemas.outputs import RollingValue, SpanTotals, WindowValue
 
@@ -79,21 +78,6 @@ class MinuteWindow:
     def close(self) -> None:
         self.closed_engagers = self.unique_engagers
         self.engagers = self.event_ids = None
-
-
-class _WindowState(msgspec.Struct, array_like=True):
-    likes: int
-    unlikes: int
-    comments: int
-    reposts: int
-    engagers: set[str] | None  # msgpack arrays
-    event_ids: set[str] | None
-    closed_engagers: int
-    applied: dict[str, int]
-
-
-_STATE_ENCODER = msgspec.msgpack.Encoder()
-_STATE_DECODER = msgspec.msgpack.Decoder(_WindowState)
 
 
 class EngagementBook:
@@ -255,7 +239,7 @@ class EngagementBook:
         return changes
 
     def restore(self, key: WindowKey, state: bytes) -> None:
-        s = _STATE_DECODER.decode(state)
+        s = decode_window(state)
         window = MinuteWindow(
             s.likes, s.unlikes, s.comments, s.reposts,
             s.engagers, s.event_ids,
@@ -318,8 +302,8 @@ class EngagementBook:
 
 
 def _encode(w: MinuteWindow) -> bytes:
-    return _STATE_ENCODER.encode(
-        _WindowState(
+    return encode_window(
+        WindowState(
             w.likes,
             w.unlikes,
             w.comments,

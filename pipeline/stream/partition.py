@@ -30,10 +30,19 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
-import msgspec
-
 from pipeline.stream.engagement import EngagementBook, Verdict
 from pipeline.stream.sla import CommentSlaBook, EventClock, SlaPolicy
+from pipeline.stream.state_format import (
+    CLOCK,
+    COUNTERS,
+    EARLY_REPLY,
+    WINDOW,
+    PartitionCounters,
+    decode_counters,
+    decode_key,
+    encode_counters,
+    state_key,
+)
 from schemas import COMMENT_TYPES, Rejected, decode_events
 from schemas.outputs import Alert, PartitionStats, RollingValue, SlaRecord, WindowValue
 
@@ -60,31 +69,6 @@ class Effects:
     state: dict[bytes, bytes | None] = field(default_factory=dict)  # table writes, in this order
 
 
-class _Counters(msgspec.Struct, array_like=True):
-    events: int = 0
-    late_events: int = 0
-    duplicate_events: int = 0
-    rejected_lines: int = 0
-    max_event_ms_by_topic: dict[str, int] = msgspec.field(default_factory=dict)
-    sla_event_ms: int = 0
-    sla_anchor_wall_ms: int = 0
-    evicted_at_ms: int = 0
-
-
-_KEY_ENCODER = msgspec.msgpack.Encoder()
-_KEY_DECODER = msgspec.msgpack.Decoder(tuple)
-_COUNTERS_DECODER = msgspec.msgpack.Decoder(_Counters)
-
-
-def state_key(partition: int, *parts: str | int) -> bytes:
-    return _KEY_ENCODER.encode((partition, *parts))
-
-
-def key_partition(key: bytes) -> int:
-    """The input partition a state entry belongs to (tables may also hold other partitions' entries)."""
-    return int(_KEY_DECODER.decode(key)[0])
-
-
 class PartitionProcessor:
     def __init__(self, partition: int, rules: ProcessingRules) -> None:
         self.partition = partition
@@ -92,7 +76,7 @@ class PartitionProcessor:
         self.engagement = EngagementBook(rules.allowed_lateness_ms)
         self.sla = CommentSlaBook(rules.sla)
         self.sla_clock = EventClock(live_lag_ms=rules.live_lag_ms)
-        self._counters = _Counters()
+        self._counters = PartitionCounters()
         self._resumed: set[str] = set()  # topics read at least once since this processor began
 
     def restore(self, entries: Iterable[tuple[bytes, bytes]], input_topics: Collection[str] = ()) -> int:
@@ -100,16 +84,16 @@ class PartitionProcessor:
         `input_topics`: the topics whose events it counts (see `EngagementBook.closing_ms`)."""
         restored = 0
         for raw_key, value in entries:
-            key = _KEY_DECODER.decode(raw_key)
+            key = decode_key(raw_key)
             if key[0] != self.partition:
                 continue
             ns = key[1]
-            if ns == "w":
+            if ns == WINDOW:
                 self.engagement.restore((key[2], key[3], key[4], key[5]), value)
-            elif ns in ("c", "r"):
+            elif ns in (CLOCK, EARLY_REPLY):
                 self.sla.restore(ns, (key[2], key[3], key[4]), value)
-            elif ns == "p":
-                self._counters = _COUNTERS_DECODER.decode(value)
+            elif ns == COUNTERS:
+                self._counters = decode_counters(value)
             restored += 1
         c = self._counters
         self.engagement.max_event_ms_by_topic = dict(c.max_event_ms_by_topic)
@@ -203,7 +187,7 @@ class PartitionProcessor:
         p = self.partition
         state = effects.state
         for (platform, community, post, minute), window in self.engagement.drain_changes().items():
-            state[state_key(p, "w", platform, community, post, minute)] = window
+            state[state_key(p, WINDOW, platform, community, post, minute)] = window
         for (ns, (platform, community, comment)), clock in self.sla.drain_changes().items():
             state[state_key(p, ns, platform, community, comment)] = clock
         c = self._counters
@@ -211,4 +195,4 @@ class PartitionProcessor:
         c.late_events, c.duplicate_events = self.engagement.late_events, self.engagement.duplicate_events
         c.sla_event_ms, c.sla_anchor_wall_ms = self.sla_clock.max_event_ms, self.sla_clock.anchor_wall_ms
         # Last, so a changelog cut short by a crash never holds counters ahead of the entries they cover.
-        state[state_key(p, "p")] = _KEY_ENCODER.encode(c)
+        state[state_key(p, COUNTERS)] = encode_counters(c)

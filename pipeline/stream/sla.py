@@ -30,12 +30,18 @@ import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import msgspec
-
+from pipeline.stream.state_format import (
+    CLOCK,
+    EARLY_REPLY,
+    ClockComment,
+    ClockState,
+    decode_clock,
+    decode_reply_ts,
+    encode_clock,
+    encode_reply_ts,
+)
 from schemas import CanonicalEvent, EventType
 from schemas.outputs import Alert, AlertKind, SlaRecord
-
-SNIPPET_CHARS = 140
 
 ClockKey = tuple[str, str, str]  # (platform, community_id, comment_id)
 Source = tuple[str, int]  # (topic, offset) of the message being processed
@@ -57,30 +63,9 @@ class SlaPolicy:
         return int(self.per_community_s.get(community_id, self.default_s) * 1000)
 
 
-class _Comment(msgspec.Struct, array_like=True, frozen=True, gc=False):
-    """What a clock keeps of its comment: what its records and alerts tell (the text only as their
-    snippet). Persisted with the clock, in every changelog record of it: a whole event as a msgpack map
-    took about twice the bytes (field names, ids and audience fields no output uses, the full text)."""
-
-    platform: str
-    community_id: str
-    post_id: str
-    comment_id: str
-    author_id: str
-    commented_at_ms: int
-    snippet: str
-
-    @classmethod
-    def of(cls, event: CanonicalEvent) -> _Comment:
-        return cls(
-            event.platform, event.community_id, event.post_id, event.comment_id or "", event.user_id,
-            event.ts_ms, (event.text or "")[:SNIPPET_CHARS],
-        )  # fmt: skip
-
-
 @dataclass(slots=True)
 class _Clock:
-    comment: _Comment
+    comment: ClockComment
     deadline_ms: int
     at_risk_ms: int | None
     answered_at_ms: int | None = None
@@ -93,38 +78,6 @@ class _Clock:
     @property
     def open(self) -> bool:
         return self.answered_at_ms is None and not self.cancelled
-
-
-class _ClockState(msgspec.Struct, array_like=True):
-    comment: _Comment
-    deadline_ms: int
-    at_risk_ms: int | None
-    answered_at_ms: int | None
-    warned: bool
-    breached: bool
-    cancelled: bool
-    changed_by: tuple[str, int]
-    fired_by: dict[str, tuple[str, int, int]]
-
-
-class _ClockStateV1(msgspec.Struct, array_like=True):
-    """A clock as persisted before `_Comment`: with the whole event. Still read on restore."""
-
-    event: CanonicalEvent
-    deadline_ms: int
-    at_risk_ms: int | None
-    answered_at_ms: int | None
-    warned: bool
-    breached: bool
-    cancelled: bool
-    changed_by: tuple[str, int]
-    fired_by: dict[str, tuple[str, int, int]]
-
-
-_ENCODER = msgspec.msgpack.Encoder()
-_CLOCK_DECODER = msgspec.msgpack.Decoder(_ClockState)
-_CLOCK_V1_DECODER = msgspec.msgpack.Decoder(_ClockStateV1)
-_REPLY_DECODER = msgspec.msgpack.Decoder(int)
 
 
 @dataclass(slots=True)
@@ -187,7 +140,7 @@ class CommentSlaBook:
             else:
                 continue
             clock.changed_by = source
-            self._changed.add(("c", key))
+            self._changed.add((CLOCK, key))
         return outcome
 
     def reemit(self, topic: str, from_offset: int) -> SlaOutcome:
@@ -206,30 +159,30 @@ class CommentSlaBook:
         horizon = now_ms - self.policy.keep_clocks_ms
         for key in [k for k, c in self._clocks.items() if c.deadline_ms < horizon]:
             self._running -= self._clocks.pop(key).open
-            self._changed.add(("c", key))
+            self._changed.add((CLOCK, key))
         horizon = now_ms - self.policy.remember_replies_ms
         for key in [k for k, ts in self._early_replies.items() if ts < horizon]:
             del self._early_replies[key]
-            self._changed.add(("r", key))
+            self._changed.add((EARLY_REPLY, key))
 
     def drain_changes(self) -> dict[tuple[str, ClockKey], bytes | None]:
         """The state to persist for every clock and early reply changed since the last call (None: gone)."""
         changes: dict[tuple[str, ClockKey], bytes | None] = {}
         for ns, key in self._changed:
-            if ns == "c":
+            if ns == CLOCK:
                 clock = self._clocks.get(key)
                 changes[(ns, key)] = None if clock is None else _encode_clock(clock)
             else:
                 ts = self._early_replies.get(key)
-                changes[(ns, key)] = None if ts is None else _ENCODER.encode(ts)
+                changes[(ns, key)] = None if ts is None else encode_reply_ts(ts)
         self._changed.clear()
         return changes
 
     def restore(self, ns: str, key: ClockKey, state: bytes) -> None:
-        if ns == "r":
-            self._early_replies[key] = _REPLY_DECODER.decode(state)
+        if ns == EARLY_REPLY:
+            self._early_replies[key] = decode_reply_ts(state)
             return
-        s = _decode_clock(state)
+        s = decode_clock(state)
         clock = _Clock(
             s.comment, s.deadline_ms, s.at_risk_ms, s.answered_at_ms, s.warned, s.breached, s.cancelled,
             s.changed_by, dict(s.fired_by),
@@ -250,12 +203,12 @@ class CommentSlaBook:
         sla_ms = self.policy.sla_ms(event.community_id)
         fraction = self.policy.at_risk_fraction
         at_risk = event.ts_ms + int(sla_ms * fraction) if fraction else None
-        clock = _Clock(_Comment.of(event), event.ts_ms + sla_ms, at_risk, changed_by=source)
+        clock = _Clock(ClockComment.of(event), event.ts_ms + sla_ms, at_risk, changed_by=source)
         self._clocks[key] = clock
-        self._changed.add(("c", key))
+        self._changed.add((CLOCK, key))
         early = self._early_replies.pop(key, None)
         if early is not None:
-            self._changed.add(("r", key))
+            self._changed.add((EARLY_REPLY, key))
             clock.answered_at_ms = max(early, event.ts_ms)
         else:
             heapq.heappush(self._due, (clock.deadline_ms, key))
@@ -272,14 +225,14 @@ class CommentSlaBook:
         if clock is None:
             if key not in self._early_replies:
                 self._early_replies[key] = event.ts_ms
-                self._changed.add(("r", key))
+                self._changed.add((EARLY_REPLY, key))
             return
         if not clock.open:
             return  # already answered (the first reply counts) or deleted
         clock.answered_at_ms = max(event.ts_ms, clock.comment.commented_at_ms)
         self._running -= 1
         clock.changed_by = source
-        self._changed.add(("c", key))
+        self._changed.add((CLOCK, key))
         outcome.records.append(self._record(clock))
         if clock.breached:
             outcome.alerts.append(self._fire(clock, AlertKind.RESOLVED, clock.answered_at_ms, source))
@@ -291,7 +244,7 @@ class CommentSlaBook:
             clock.cancelled = True
             self._running -= 1
             clock.changed_by = source
-            self._changed.add(("c", key))
+            self._changed.add((CLOCK, key))
             outcome.records.append(self._record(clock))
 
     def _fire(self, clock: _Clock, kind: AlertKind, at_ms: int, source: Source) -> Alert:
@@ -339,18 +292,9 @@ class CommentSlaBook:
         )
 
 
-def _decode_clock(state: bytes) -> _ClockState:
-    """A persisted clock, in today's form or as written before `_Comment` (a map for the event)."""
-    try:
-        return _CLOCK_DECODER.decode(state)
-    except msgspec.ValidationError:
-        old = _CLOCK_V1_DECODER.decode(state)
-        return _ClockState(_Comment.of(old.event), *msgspec.structs.astuple(old)[1:])
-
-
 def _encode_clock(c: _Clock) -> bytes:
-    return _ENCODER.encode(
-        _ClockState(
+    return encode_clock(
+        ClockState(
             c.comment,
             c.deadline_ms,
             c.at_risk_ms,

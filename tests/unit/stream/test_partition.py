@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from agents import Simulator, SimulatorSettings
-from pipeline.stream.partition import Effects, PartitionProcessor, ProcessingRules, key_partition
+from pipeline.stream.partition import Effects, PartitionProcessor, ProcessingRules
 from pipeline.stream.sla import SlaPolicy
+from pipeline.stream.state_format import key_partition
 from schemas import Topics, encode_message
 from schemas.outputs import WindowValue
 
