@@ -143,7 +143,7 @@ class EventPublisher:
 
     def publish(self, event: CanonicalEvent) -> None:
         """Buffers one event."""
-        key = f"{event.platform}:{event.community_id}:{event.post_id}"
+        key = event.post_key
         topic = self._topic_of_type[event.type]
         where = self._route.get((topic, key))
         if where is None:

@@ -5,6 +5,7 @@ PipelineError
  |   |                   `retryable` says whether the same request may succeed later
  |   +-- StoreLocked     the embedded store is open in another process
  +-- MigrationError      a DDL file could not be applied; `version` names it
+ +-- UnknownQuery        no named analytics query has that name (the message lists those there are)
  +-- SinkStopped         asked to stop while ClickHouse was away: the pending batch was not committed
  +-- NotifyConfigError   the notifier's destinations file is unreadable or invalid; `path` names it
  +-- DestinationError    an ops-channel destination refused an alert or could not be reached;
@@ -36,6 +37,10 @@ class MigrationError(PipelineError):
     def __init__(self, version: int, message: str) -> None:
         self.version = version
         super().__init__(f"migration {version:04d}: {message}")
+
+
+class UnknownQuery(PipelineError):
+    pass
 
 
 class NotifyConfigError(PipelineError):

@@ -69,7 +69,7 @@ def connect(settings: ClickHouseSettings) -> Any:
             admin.command(f"CREATE DATABASE IF NOT EXISTS `{settings.database}`")
         return clickhouse_connect.get_client(dsn=settings.dsn, database=settings.database, **extra)
     except Exception as exc:  # chDB and the HTTP driver raise several unrelated types here
-        context = f"cannot open ClickHouse at {_redacted(settings.dsn)}"
+        context = f"cannot open ClickHouse at {redacted_dsn(settings.dsn)}"
         if settings.is_embedded and _locked_by_another_process(settings.dsn.removeprefix("chdb://")):
             raise StoreLocked(
                 f"{context}: the embedded store is open in another process (chDB lets one process open a "
@@ -145,5 +145,7 @@ def _locked_by_another_process(path: str) -> bool:
     return False
 
 
-def _redacted(dsn: str) -> str:
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", dsn)
+def redacted_dsn(dsn: str) -> str:
+    """The DSN as it may be shown or logged: a password in its user info or its query replaced by ***."""
+    dsn = re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", dsn)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", dsn, flags=re.IGNORECASE)

@@ -15,13 +15,9 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from pipeline.errors import PipelineError
+from pipeline.errors import UnknownQuery
 
 _PARAMETER = re.compile(r"\{(\w+):[^}]+\}")
-
-
-class UnknownQuery(PipelineError):
-    pass
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import logging
-import re
 import sys
 from typing import Any
 
@@ -14,6 +13,7 @@ import orjson
 from rich.table import Table
 
 from pipeline.warehouse import ClickHouseSettings, apply_migrations, connect
+from pipeline.warehouse.client import redacted_dsn
 from pipeline.warehouse.loader import Route, SerializedClient, WarehouseLoader
 from pipeline.warehouse.named_queries import catalogue, named
 from pipeline.warehouse.query_service import QueryResult, QueryService, address_file, run_query
@@ -193,7 +193,7 @@ def _print(result: QueryResult, fmt: str) -> None:
 def _where(dsn: str) -> str:
     if dsn.startswith("chdb://"):
         return f"embedded store {dsn.removeprefix('chdb://')}"
-    return re.sub(r"//[^@/]*@", "//", dsn)  # never echo credentials
+    return redacted_dsn(dsn)
 
 
 COMMANDS = [sink, query]

@@ -4,8 +4,6 @@ answers are judged, the destinations file, and which offsets may be committed.""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import io
 import time
 from collections import deque
@@ -192,10 +190,11 @@ def test_secrets_never_reach_error_messages() -> None:
     assert "TOP-SECRET" not in destination.describe()
 
 
-def test_the_signature_is_an_hmac_of_the_exact_body() -> None:
-    body = b'{"delivery_id":"vk:c1:m1:unanswered_comment"}'
-    expected = hmac.new(b"k", body, hashlib.sha256).hexdigest()
-    assert sign(b"k", body) == f"sha256={expected}"
+def test_the_signature_is_hmac_sha256_of_the_exact_body() -> None:
+    # The published HMAC-SHA256 test vector (key "key", the quick brown fox), not a re-computation.
+    body = b"The quick brown fox jumps over the lazy dog"
+    assert sign(b"key", body) == "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+    assert sign(b"key", body + b" ") != sign(b"key", body)
 
 
 def test_stdout_prints_plain_text() -> None:
