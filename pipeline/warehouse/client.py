@@ -3,6 +3,9 @@
 The embedded engine is chDB behind clickhouse-connect's `chdb://` DSN; a server is the same client with an
 `http(s)://user:password@host:port` DSN. chDB lets only one process open an on-disk store, so whatever
 reads the store while the pipeline runs must go through the process that owns it; `StoreLocked` says so.
+
+clickhouse-connect (and chDB behind it) is imported when a client is first made, not with this module:
+the settings live here and every command reads them, including the stream workers, which never connect.
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import clickhouse_connect
-from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 from pydantic import BaseModel, Field, SecretStr
 
 from pipeline.errors import MigrationError, StoreLocked, WarehouseError
@@ -61,6 +62,8 @@ def connect(settings: ClickHouseSettings) -> Any:
         extra["username"] = settings.username
     if settings.password is not None:
         extra["password"] = settings.password.get_secret_value()
+    import clickhouse_connect  # see the module's docstring
+
     try:
         admin = clickhouse_connect.get_client(dsn=settings.dsn, **extra)
         exists = admin.query("SELECT count() FROM system.databases WHERE name = {db:String}",
@@ -80,6 +83,8 @@ def connect(settings: ClickHouseSettings) -> Any:
 
 def apply_migrations(client: Any) -> list[int]:
     """Applies every DDL file not yet recorded in `schema_migrations`; returns the versions applied."""
+    from clickhouse_connect.driver.exceptions import ClickHouseError  # loaded with the client
+
     client.command(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
@@ -115,6 +120,8 @@ def apply_migrations(client: Any) -> list[int]:
 
 def translate(exc: BaseException, context: str) -> WarehouseError:
     """Turns a clickhouse-connect or chDB error into a `WarehouseError` carrying the server's code."""
+    from clickhouse_connect.driver.exceptions import OperationalError  # loaded with the client
+
     text = str(exc)
     if "EmbeddedServer already initialized with path" in text:
         return StoreLocked(
