@@ -1,17 +1,13 @@
 """What the kafka-python consumers of the warehouse loader and the notifier share: subscribing once their
 topics are known, and repairing a group join that kafka-python strands.
 
-## Waiting for a topic's partitions
-Waiting for a topic's partitions to appear in a kafka-python client's metadata.
-
+## Waiting for a topic's partitions to appear in a client's metadata
 A topic created a moment ago may not be in a client's metadata yet. A group leader that assigns before it
 is assigns nothing for that topic, and notices only at the next metadata refresh (five minutes by
 default): seen as a loader that sat for minutes with nothing to read. So a long-lived consumer subscribes
 only once its topics' partitions are known.
 
-## A stranded join
-A kafka-python consumer's place in its group, and the repair for a join that kafka-python strands.
-
+## A kafka-python consumer's place in its group, and the repair for a join kafka-python strands
 kafka-python 3.0.12 (re)joins a group when a flag asks for it or when the topic metadata it assigned from
 no longer matches the latest. If a metadata response differs for a moment (seen under load, a few
 seconds after the topics were created), `poll()` starts a join; if the next response matches again
