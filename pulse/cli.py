@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
+import orjson
 from rich.table import Table
 
 from pipeline.warehouse import apply_migrations, connect
@@ -19,7 +20,7 @@ from pulse.commands import run as run_commands
 from pulse.commands import warehouse as warehouse_commands
 from pulse.commands.support import Context, console, fail_cleanly, human_duration
 from pulse.local.local_kafka import LocalKafka
-from pulse.settings import Settings
+from pulse.settings import Settings, shown
 from pulse.topics import describe_topics, ensure_topics
 from schemas import InvalidEvent, parse_line
 
@@ -206,6 +207,27 @@ def migrate(obj: Context, dsn: str | None) -> None:
     client = connect(settings.clickhouse)
     applied = apply_migrations(client)
     console.print(f"applied: {', '.join(f'{v:04d}' for v in applied)}" if applied else "schema is up to date")
+
+
+@main.command("settings")
+@click.option("--json", "as_json", is_flag=True, help="As one JSON object (for scripts).")
+@click.pass_obj
+@fail_cleanly
+def show_settings(obj: Context, as_json: bool) -> None:
+    """Show the settings every command would run with here: the environment (PULSE_*), the global options
+    and the defaults, resolved. A secret shows only as set, with a short fingerprint of its value."""
+    data = shown(obj.settings())
+    if as_json:
+        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        return
+    table = Table("setting", "value", "environment variable")
+    for group, values in data.items():
+        for name, value in values.items() if isinstance(values, dict) else [(None, values)]:
+            key = group if name is None else f"{group}.{name}"
+            env = f"PULSE_{group.upper()}" + ("" if name is None else f"__{name.upper()}")
+            text = value if isinstance(value, str) else orjson.dumps(value).decode()
+            table.add_row(key, text, env)
+    console.print(table)
 
 
 for _command in [

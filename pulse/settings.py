@@ -8,10 +8,12 @@ the entry point.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+import orjson
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agents import PublisherSettings
@@ -26,7 +28,10 @@ from schemas import KafkaSettings
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PULSE_", env_nested_delimiter="__", extra="forbid")
+    # `null` in a variable is None: how a setting whose default is a value (`at_risk_fraction`) is unset.
+    model_config = SettingsConfigDict(
+        env_prefix="PULSE_", env_nested_delimiter="__", extra="forbid", env_parse_none_str="null"
+    )
 
     state_dir: Path = Path(".pulse")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -52,3 +57,56 @@ class Settings(BaseSettings):
 def load(**overrides: Any) -> Settings:
     """Reads the environment once; `overrides` (from command-line options) win over it."""
     return Settings(**{key: value for key, value in overrides.items() if value is not None})
+
+
+def as_environment(settings: Settings) -> dict[str, str]:
+    """Every setting as the `PULSE_*` variables that `load()` reads back into equal settings: how `pulse run`
+    hands its resolved settings (environment, options and what it decided) to the commands it starts, so no
+    setting can be left behind. Secrets are written out: only for our own child processes."""
+    env: dict[str, str] = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, BaseModel):
+            for field in type(value).model_fields:
+                env[f"PULSE_{name.upper()}__{field.upper()}"] = _env_text(getattr(value, field))
+        elif isinstance(value, Path):
+            env[f"PULSE_{name.upper()}"] = str(value.resolve())
+        else:
+            env[f"PULSE_{name.upper()}"] = _env_text(value)
+    return env
+
+
+def shown(settings: Settings) -> dict[str, Any]:
+    """The settings as plain data for people: each secret as `set (sha256 <8 hex>)`, enough to tell whether
+    two processes hold the same one without showing it."""
+    return _plain(settings, _fingerprint)  # type: ignore[no-any-return]
+
+
+def _env_text(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, str | int | float | Path):
+        return str(value)
+    return orjson.dumps(_plain(value, SecretStr.get_secret_value)).decode()
+
+
+def _plain(value: Any, secret: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return {name: _plain(getattr(value, name), secret) for name in type(value).model_fields}
+    if isinstance(value, SecretStr):
+        return secret(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v, secret) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v, secret) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _fingerprint(value: SecretStr) -> str:
+    return f"set (sha256 {hashlib.sha256(value.get_secret_value().encode()).hexdigest()[:8]})"

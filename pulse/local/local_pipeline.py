@@ -24,7 +24,7 @@ from pipeline.warehouse.routes import sink_routes
 from pulse.errors import PulseError, TopicError
 from pulse.local.child_process import PulseChild
 from pulse.local.worker_process import WorkerProcess
-from pulse.settings import Settings
+from pulse.settings import Settings, as_environment
 from pulse.topics import WAIT_POLL_S, OffsetReader, ensure_topics, wait_committed, wait_group_settled
 from schemas.wire import end_of_input_tick, state_changelog_topic
 
@@ -58,47 +58,25 @@ class LocalPipeline:
         self._restarts: Counter[PulseChild] = Counter()  # per stream worker
 
     def child_env(self) -> dict[str, str]:
-        """The resolved settings for the children, as their environment (one source of truth: ours)."""
-        s = self.settings
+        """The children's environment: ours without any `PULSE_*` variable, then every resolved setting as
+        one (`pulse.settings.as_environment`), so what a child reads is exactly what this run resolved,
+        whatever the setting. The one difference: the notifier of a run starts from the alerts topic's
+        beginning, so a notifier that joins late still sends the run's alerts."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
-        env.update(
-            {
-                "PULSE_STATE_DIR": str(s.state_dir.resolve()),
-                "PULSE_LOG_LEVEL": s.log_level,
-                "PULSE_KAFKA__BOOTSTRAP_SERVERS": s.kafka.bootstrap_servers,
-                "PULSE_KAFKA__SECURITY_PROTOCOL": s.kafka.security_protocol,
-                "PULSE_TOPICS__PREFIX": s.topics.prefix,
-                "PULSE_TOPICS__EVENT_PARTITIONS": str(s.topics.event_partitions),
-                "PULSE_TOPICS__REPLICATION_FACTOR": str(s.topics.replication_factor),
-                "PULSE_CLICKHOUSE__DSN": s.clickhouse.dsn,
-                "PULSE_CLICKHOUSE__DATABASE": s.clickhouse.database,
-                **{f"PULSE_SINK__{name.upper()}": str(value) for name, value in s.sink.model_dump().items()},
-                "PULSE_NOTIFY__START_FROM": "earliest",  # a notifier that joins late still sends the run's alerts
-            }
-        )
-        for key, value in os.environ.items():  # what the children need and we do not resolve: passed as is
-            if key.startswith(
-                ("PULSE_KAFKA__SASL", "PULSE_KAFKA__SSL", "PULSE_CLICKHOUSE__", "PULSE_NOTIFY__")
-            ):
-                env.setdefault(key, value)
-        if s.clickhouse.username:
-            env["PULSE_CLICKHOUSE__USERNAME"] = s.clickhouse.username
+        env.update(as_environment(self.settings))
+        env["PULSE_NOTIFY__START_FROM"] = "earliest"
         return env
 
-    def start(self) -> None:
+    def plan(self) -> list[PulseChild]:
+        """The run's children, not started yet: the stream workers, the loader, and as the options say
+        the notifier and the webhook receiver."""
         s = self.settings
-        ensure_topics(
-            self.kafka,
-            s.topics.partitions(self.topics),
-            s.topics.replication_factor,
-            s.topics.retention_bytes,
-        )
         env = self.child_env()
-        processor = s.processor.model_dump(exclude_none=True)
+        self.workers, self.children = [], []
         for i in range(self.options.workers):
             worker = WorkerProcess(
                 self.kafka, s.topics.prefix, s.topics.event_partitions, self.log_dir / f"worker-{i + 1}.log",
-                processor, env,
+                {"app_id": s.processor.app_id}, env,
             )  # fmt: skip
             self.workers.append(worker)
             self.children.append(worker)
@@ -110,7 +88,17 @@ class LocalPipeline:
             self.children.append(
                 PulseChild("the webhook receiver", ["webhooks"], env, self.log_dir / "webhooks.log")
             )
-        for child in self.children:
+        return self.children
+
+    def start(self) -> None:
+        s = self.settings
+        ensure_topics(
+            self.kafka,
+            s.topics.partitions(self.topics),
+            s.topics.replication_factor,
+            s.topics.retention_bytes,
+        )
+        for child in self.plan():
             child.start()
 
     def check(self) -> None:
