@@ -24,8 +24,9 @@ import asyncio
 import hashlib
 import hmac
 import sys
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import IO, Any
@@ -41,6 +42,7 @@ from pipeline.notify.messages import (
     SLACK,
     TELEGRAM_HTML,
     Notice,
+    alerts_of,
     delivery_id,
     render,
     webhook_payload,
@@ -278,22 +280,48 @@ def sign(secret: bytes, body: bytes) -> str:
 
 
 class StdoutChannel(Destination):
-    """Plain text on standard output, a blank line between messages: for trying things out and for logs."""
+    """Plain text on standard output, a blank line between messages: for trying things out and for logs.
+    Each message ends with when it was delivered and how long after the alert fired, so an operator can
+    see the pipeline's delay."""
 
     kind = "stdout"
 
-    def __init__(self, config: StdoutDestination, pacing: Pacing, stream: IO[str] | None = None) -> None:
+    def __init__(
+        self,
+        config: StdoutDestination,
+        pacing: Pacing,
+        stream: IO[str] | None = None,
+        clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    ) -> None:
         super().__init__(config.name, _route(config), pacing)
         self._stream = stream
+        self._clock_ms = clock_ms
 
     def describe(self) -> str:
         return f"stdout {self.name!r}"
 
     async def send(self, session: aiohttp.ClientSession, notice: Notice) -> None:
         stream = self._stream or sys.stdout
-        stream.write(render(notice, PLAIN) + "\n\n")
+        stream.write(render(notice, PLAIN) + "\n" + delivered_line(notice, self._clock_ms()) + "\n\n")
         stream.flush()
         await asyncio.sleep(0)
+
+
+def delivered_line(notice: Notice, now_ms: int) -> str:
+    """`delivered 09:44:10.456 UTC, 0.5 s after it fired`; for an alert from further back (a replay, a
+    backlog), when it fired instead of a delay."""
+    fired_ms = max(a.fired_at_ms for a in alerts_of(notice))
+    delivered = _clock_text(now_ms)
+    delay_s = (now_ms - fired_ms) / 1000
+    if 0 <= delay_s < 3_600:
+        return f"delivered {delivered}, {delay_s:.1f} s after it fired"
+    fired = datetime.fromtimestamp(fired_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"delivered {delivered}; fired {fired}"
+
+
+def _clock_text(ms: int) -> str:
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return f"{moment:%H:%M:%S}.{ms % 1000:03d} UTC"
 
 
 def build_destinations(

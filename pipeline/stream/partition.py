@@ -53,8 +53,9 @@ class ProcessingRules:
 
     allowed_lateness_ms: int
     sla: SlaPolicy
-    sla_grace_ms: int = 1_000
+    sla_grace_ms: int = 1_000  # event time: for replies a moment out of order with later events
     live_lag_ms: int = 300_000
+    live_grace_ms: int = 250  # live: for a reply on its way (it is still counted later: `resolved`)
     evict_every_ms: int = 60_000  # event time between evictions of closed windows and old clocks
 
 
@@ -99,7 +100,7 @@ class PartitionProcessor:
         self.engagement.max_event_ms_by_topic = dict(c.max_event_ms_by_topic)
         self.engagement.close_passed(input_topics)
         self.engagement.late_events, self.engagement.duplicate_events = c.late_events, c.duplicate_events
-        self.sla_clock.max_event_ms, self.sla_clock.anchor_wall_ms = c.sla_event_ms, c.sla_anchor_wall_ms
+        self.sla_clock.restore(c.sla_event_ms, c.sla_anchor_wall_ms)
         return restored
 
     def process(self, topic: str, offset: int, value: bytes, wall_ms: int) -> Effects:
@@ -150,7 +151,8 @@ class PartitionProcessor:
         self._resume(topic, offset, effects)
         if end_of_input_ms is not None:
             self.sla_clock.observe(end_of_input_ms, wall_ms)
-        now = self.sla_clock.now(wall_ms) - self.rules.sla_grace_ms
+        grace = self.rules.live_grace_ms if self.sla_clock.live else self.rules.sla_grace_ms
+        now = self.sla_clock.now(wall_ms) - grace
         outcome = self.sla.advance(now, (topic, offset))
         effects.alerts += outcome.alerts
         effects.sla_records += outcome.records

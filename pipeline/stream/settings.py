@@ -20,7 +20,19 @@ class ProcessorSettings(BaseModel):
     at_risk_fraction: float | None = Field(default=0.8, gt=0, lt=1)
     sla_grace_s: float = Field(default=1.0, ge=0, le=3_600)
     live_lag_s: float = Field(default=300.0, ge=0, le=86_400)
-    tick_interval_s: float = Field(default=0.5, gt=0, le=60)
+    live_grace_s: float = Field(
+        default=0.25,
+        ge=0,
+        le=3_600,
+        description="on a live stream, an SLA is judged this long after its deadline by the wall clock: a "
+        "reply still on its way then comes as `resolved`",
+    )
+    tick_interval_s: float = Field(
+        default=0.25,
+        gt=0,
+        le=60,
+        description="the workers' wall-clock beat: how late after its deadline a live alert may fire",
+    )
     batch_messages: int = Field(
         default=64,
         ge=1,
@@ -79,4 +91,5 @@ class ProcessorSettings(BaseModel):
             ),
             sla_grace_ms=int(self.sla_grace_s * 1000),
             live_lag_ms=int(self.live_lag_s * 1000),
+            live_grace_ms=int(self.live_grace_s * 1000),
         )

@@ -308,24 +308,43 @@ def _encode_clock(c: _Clock) -> bytes:
     )
 
 
+LAG_MEMORY_MS = 10_000  # how long the smallest ingestion lag seen stands for the stream's (see EventClock)
+
+
 @dataclass(slots=True)
 class EventClock:
-    """The stream's event time, extrapolated by the wall clock while a live stream is quiet.
+    """The stream's event time, carried on by the wall clock while a live stream is quiet.
 
-    After the newest event (time E, seen at wall time W), `now(wall)` is E while the stream is history
-    (E far behind W when it was seen: a replay, a backlog), and E + (wall - W) when it was live (E within
-    `live_lag_ms` of W). So a live post that goes quiet still reaches its deadlines in real time, while a
-    replay of last week is judged by its own event times only and gives the same alerts however fast it
-    runs, or whenever a worker restarts in the middle.
+    A stream is history while its events are seen long after they happened (a replay, a backlog): then
+    `now(wall)` is the newest event time E, so a replay of last week gives the same alerts however fast it
+    runs, or whenever a worker restarts in the middle. A stream is live while its events are seen within
+    `live_lag_ms` of happening: then `now(wall)` is `wall - lag`, where `lag` is the smallest ingestion lag
+    (seen minus happened) of the newest events seen within the last `LAG_MEMORY_MS`. So a live post that
+    goes quiet still reaches its deadlines in real time, a backlog being caught up (every event seen late)
+    is still judged by its own times, and a platform that stamps whole seconds (VK) or one slow delivery
+    do not hold the clock back: the smallest recent lag is the pipeline's own latency.
+
+    `anchor_wall_ms` (persisted) is E + lag: `now` is E + (wall - anchor).
     """
 
     live_lag_ms: int = 300_000
     max_event_ms: int = 0
-    anchor_wall_ms: int = 0  # wall time when max_event_ms was seen
+    anchor_wall_ms: int = 0
+    _lag_ms: int | None = None  # the smallest recent ingestion lag, and when it was seen
+    _lag_seen_at_ms: int = 0
 
     def observe(self, event_ms: int, wall_ms: int) -> None:
-        if event_ms > self.max_event_ms:
-            self.max_event_ms, self.anchor_wall_ms = event_ms, wall_ms
+        if event_ms < self.max_event_ms:
+            return  # an older event, out of order: its lag says nothing about the stream's
+        lag = max(0, wall_ms - event_ms)  # a platform clock ahead of ours is not a negative lag
+        if self._lag_ms is None or lag <= self._lag_ms or wall_ms - self._lag_seen_at_ms > LAG_MEMORY_MS:
+            self._lag_ms, self._lag_seen_at_ms = lag, wall_ms
+        self.max_event_ms = event_ms
+        self.anchor_wall_ms = event_ms + self._lag_ms
+
+    def restore(self, max_event_ms: int, anchor_wall_ms: int) -> None:
+        self.max_event_ms, self.anchor_wall_ms = max_event_ms, anchor_wall_ms
+        self._lag_ms, self._lag_seen_at_ms = None, 0
 
     @property
     def live(self) -> bool:

@@ -21,6 +21,7 @@ from pipeline.notify.destinations import (
     StdoutChannel,
     TelegramChat,
     build_destinations,
+    delivered_line,
     judge_http,
     judge_telegram,
     retry_after_s,
@@ -210,6 +211,29 @@ def test_stdout_prints_plain_text() -> None:
 
     asyncio.run(send())
     assert out.getvalue().startswith("🔴 Unanswered for 1h 00m, SLA 1h 00m · VK c1\n")
+
+
+def test_stdout_says_when_each_alert_was_delivered_and_how_late() -> None:
+    fired = alert()
+    out = io.StringIO()
+    config = StdoutDestination(name="stdout", kind="stdout")
+    channel = StdoutChannel(
+        config, config.pacing(NotifySettings()), out, clock_ms=lambda: fired.fired_at_ms + 1_234
+    )
+
+    async def send() -> None:
+        async with aiohttp.ClientSession() as session:
+            await channel.send(session, fired)
+
+    asyncio.run(send())
+    moment = datetime.fromtimestamp((fired.fired_at_ms + 1_234) / 1000, tz=UTC)
+    assert (
+        f"\ndelivered {moment:%H:%M:%S}.{(fired.fired_at_ms + 1_234) % 1000:03d} UTC, 1.2 s after it fired\n\n"
+        in out.getvalue()
+    )
+    assert delivered_line(fired, fired.fired_at_ms + 86_400_000).endswith(
+        f"; fired {datetime.fromtimestamp(fired.fired_at_ms / 1000, tz=UTC):%Y-%m-%d %H:%M:%S} UTC"
+    ), "an alert from a day back says when it fired, not a delay"
 
 
 # --- the destinations file and environment ----------------------------------------------------------------

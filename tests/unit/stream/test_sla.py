@@ -118,6 +118,26 @@ def test_event_clock_extrapolates_a_live_stream_by_the_wall_clock() -> None:
     assert clock.now(wall_ms=BASE_TS_MS + 62_000) == BASE_TS_MS + 60_000
 
 
+def test_a_live_clock_runs_on_the_smallest_recent_lag_not_the_newest_events() -> None:
+    """VK stamps whole seconds: a comment seen 0.9 s 'late' must not hold the clock back by 0.9 s when
+    another event just showed the pipeline's own lag is 0.1 s."""
+    clock = EventClock(live_lag_ms=300_000)
+    clock.observe(event_ms=BASE_TS_MS, wall_ms=BASE_TS_MS + 100)
+    clock.observe(event_ms=BASE_TS_MS + 1_000, wall_ms=BASE_TS_MS + 1_900)
+    assert clock.now(wall_ms=BASE_TS_MS + 61_900) == BASE_TS_MS + 61_800
+    # Ten seconds on, a slower delivery is the stream's lag again: a backlog is judged by its own times.
+    clock.observe(event_ms=BASE_TS_MS + 20_000, wall_ms=BASE_TS_MS + 50_000)
+    assert clock.now(wall_ms=BASE_TS_MS + 50_000) == BASE_TS_MS + 20_000
+
+
+def test_a_restored_live_clock_learns_its_lag_afresh() -> None:
+    clock = EventClock(live_lag_ms=300_000)
+    clock.restore(max_event_ms=BASE_TS_MS, anchor_wall_ms=BASE_TS_MS + 100)
+    assert clock.live and clock.now(wall_ms=BASE_TS_MS + 5_100) == BASE_TS_MS + 5_000
+    clock.observe(event_ms=BASE_TS_MS + 1_000, wall_ms=BASE_TS_MS + 61_000)  # a backlog after the restart
+    assert clock.now(wall_ms=BASE_TS_MS + 61_000) == BASE_TS_MS + 1_000
+
+
 def test_event_clock_of_a_replay_follows_event_time_only() -> None:
     clock = EventClock(live_lag_ms=300_000)
     clock.observe(event_ms=BASE_TS_MS - 86_400_000, wall_ms=BASE_TS_MS)  # last week's history
