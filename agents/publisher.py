@@ -219,6 +219,9 @@ class EventPublisher:
                         headers=CANONICAL_HEADERS,
                     )
                 )
+            # Sent now, not after the producer's linger: a caller is waiting (flush also waits for any other
+            # record in flight, which the receiver, the only caller, does not have).
+            producer.flush(timeout=timeout_s or self.settings.delivery_timeout_s)
             for future in futures:
                 future.get(timeout=timeout_s or self.settings.delivery_timeout_s)
         except (KafkaError, OSError) as exc:

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from pulse.bench.end_to_end import python_speed_ms, run_end_to_end
 from pulse.bench.ingest import ingest_runs
+from pulse.bench.live import run_live_bench
 from pulse.bench.process import run_process
 from pulse.bench.sink import sink_runs
 from pulse.commands.support import Context, console, err_console, fail_cleanly, print_wide
@@ -209,3 +210,69 @@ def bench_sink(obj: Context, rows: int, batch_sizes: str) -> None:
             f"{r.rows_per_s / baseline[r.table]:.1f}x",
         )  # fmt: skip
     print_wide(table)
+
+
+@bench.command("live")
+@click.option("--requests", "load_requests", type=click.IntRange(100), default=20_000, show_default=True,
+              help="VK callbacks for the receiver's throughput (and as many for the bare handler).")  # fmt: skip
+@click.option("--concurrency", type=click.IntRange(1, 1024), default=64, show_default=True,
+              help="Requests in flight at once.")  # fmt: skip
+@click.option("--probes", type=click.IntRange(4, 10_000), default=40, show_default=True,
+              help="Probe comments for the alert latencies (half never answered, a quarter late).")  # fmt: skip
+@click.option("--probe-every", "probe_every_s", type=click.FloatRange(0.01, 60), default=0.25, show_default=True,
+              help="Seconds between probe comments.")  # fmt: skip
+@click.option("--sla", "sla_s", type=click.FloatRange(2, 600), default=5.0, show_default=True,
+              help="The probes' response-time target, in seconds.")  # fmt: skip
+@click.option("--background-rate", type=click.FloatRange(0, 1e5), default=3_000, show_default=True,
+              help="Events/s of simulated traffic into Kafka meanwhile.")  # fmt: skip
+@click.pass_obj
+@fail_cleanly
+def bench_live(
+    obj: Context, load_requests: int, concurrency: int, probes: int, probe_every_s: float, sla_s: float,
+    background_rate: float,
+) -> None:  # fmt: skip
+    """The live path end to end, as `pulse run --webhooks` runs it, under a background of simulated
+    traffic: the receiver's callbacks/s and answer latency against a bare aiohttp handler (same client,
+    same run), then probe comments through the receiver, timed to the ops channel: unanswered alerts from
+    their deadline, resolved from the late reply's POST."""
+    settings = obj.settings()
+    r = run_live_bench(
+        settings, load_requests=load_requests, concurrency=concurrency, probes=probes,
+        probe_every_s=probe_every_s, sla_s=sla_s, background_rate=background_rate, say=err_console.print,
+    )  # fmt: skip
+    table = Table("server", "callbacks", "seconds", "callbacks/s", "answer p50 ms", "answer p99 ms", "not 200",
+                  title=f"webhooks: {concurrency} requests in flight")  # fmt: skip
+    for name, load in (
+        ("pulse webhooks (answers after Kafka's ack)", r.receiver),
+        ("bare aiohttp handler", r.bare),
+    ):
+        bad = load.errors + sum(n for status, n in load.statuses.items() if status != 200)
+        table.add_row(
+            name, f"{load.requests:,}", f"{load.seconds:.2f}", f"{load.per_s:,.0f}",
+            f"{load.percentile_ms(0.5):.1f}", f"{load.percentile_ms(0.99):.1f}", str(bad),
+        )  # fmt: skip
+    print_wide(table)
+    console.print(f"receiver at {r.receiver.per_s / r.bare.per_s:.0%} of the bare handler's rate")
+    latency = Table("from the platform's POST to the ops channel", "count", "p50 ms", "p99 ms", "max ms",
+                    "missing", title=f"live alerts (SLA {sla_s:g} s)")  # fmt: skip
+    for name, values, kind in (
+        ("webhook answer (probes)", r.probe_answers.latencies_ms, None),
+        ("unanswered_comment, after its deadline", r.unanswered_ms, "unanswered_comment"),
+        ("resolved, after the late reply's POST", r.resolved_ms, "resolved"),
+    ):
+        latency.add_row(
+            name, str(len(values)), _ms(values, 0.5), _ms(values, 0.99), _ms(values, 1.0),
+            "-" if kind is None else str(r.missing.get(kind, 0)),
+        )  # fmt: skip
+    print_wide(latency)
+    console.print(
+        f"alerts for comments answered in time: {r.false_alerts}; background: {r.background_events:,} events "
+        f"in {r.background_s:.1f} s ({r.background_events / max(r.background_s, 1e-9):,.0f}/s)"
+    )
+
+
+def _ms(values: list[float], q: float) -> str:
+    if not values:
+        return "-"
+    ordered = sorted(values)
+    return f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))]:.0f}"

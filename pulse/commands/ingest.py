@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from datetime import UTC, datetime
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
+import uvloop
 from rich.progress import (
     BarColumn,
     Progress,
@@ -277,7 +277,7 @@ def webhooks(obj: Context, host: str | None, port: int | None) -> None:
         f"listening on http://{settings.webhooks.host}:{settings.webhooks.port} ({', '.join(configured) or 'no platforms'})"
     )
     with stop_on_signals() as should_stop:
-        asyncio.run(serve(receiver, should_stop))
+        uvloop.run(serve(receiver, should_stop))
     console.print(f"stopped; counters: {dict(receiver.stats)}", highlight=False)
 
 

@@ -39,11 +39,15 @@ def cpu_seconds(pid: int) -> float:
 
 
 class PulseChild:
-    """`python -m pulse <args>` with `env`; stdout and stderr appended to `log`."""
+    """`python -m pulse <args>` (or another `module` of ours) with `env`; stdout and stderr appended to
+    `log`."""
 
-    def __init__(self, name: str, args: list[str], env: Mapping[str, str], log: Path) -> None:
+    def __init__(
+        self, name: str, args: list[str], env: Mapping[str, str], log: Path, *, module: str = "pulse"
+    ) -> None:
         self.name = name
         self.args = args
+        self.module = module
         self.env = {**env, PARENT_PID_ENV: str(os.getpid())}
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
@@ -52,7 +56,7 @@ class PulseChild:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "pulse", *self.args],
+                [sys.executable, "-m", self.module, *self.args],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=self.env,
