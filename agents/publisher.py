@@ -76,6 +76,12 @@ class _Batch:
     started_at: float = 0.0
 
 
+def partition_of(key: str, partitions: int) -> int:
+    """The partition of a post key: murmur2, as Kafka's own clients choose one for a keyed record."""
+    partition: int = (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    return partition
+
+
 class EventPublisher:
     """Owns one KafkaProducer. Use as a context manager, or call `start()` and `stop()`."""
 
@@ -247,8 +253,7 @@ class EventPublisher:
             if not found:
                 raise KafkaUnavailable(f"topic {topic!r} does not exist (create it with `pulse topics`)")
             count = self._partitions[topic] = len(found)
-        partition: int = (murmur2(key.encode()) & 0x7FFFFFFF) % count
-        return partition
+        return partition_of(key, count)
 
     def _send_batch(self, topic: str, partition: int, batch: _Batch) -> None:
         key = None if batch.mixed or batch.key is None else batch.key.encode()

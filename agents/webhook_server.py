@@ -17,11 +17,9 @@ import contextlib
 import hashlib
 import hmac
 import logging
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import msgspec
@@ -29,10 +27,10 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, Field, SecretStr
 
+from agents.async_sender import AsyncEventSender
 from agents.errors import AgentError, KafkaUnavailable
 from agents.grouped_sends import GroupedSends
 from agents.platforms import Delivery, PayloadError, TelegramThreads, map_meta, map_telegram, map_vk
-from agents.publisher import EventPublisher
 from agents.recent import RecentIds
 from schemas import CanonicalEvent, InvalidEvent, parse_line
 
@@ -80,28 +78,25 @@ class Receiver:
     def __init__(
         self,
         settings: WebhookSettings,
-        publisher_factory: Callable[[], EventPublisher],
+        sender_factory: Callable[[], AsyncEventSender],
         *,
         clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
     ) -> None:
         self.settings = settings
         self.stats: Counter[str] = Counter()
         self.kafka_ready = False
-        self._publisher_factory = publisher_factory
-        self._publisher: EventPublisher | None = None
-        self._publisher_lock = threading.Lock()
+        self.sender_factory = sender_factory
+        self._sender: AsyncEventSender | None = None
+        self._starting = asyncio.Lock()
         self._clock_ms = clock_ms
         self._recent = RecentIds(settings.dedup_ttl_s, settings.dedup_max_ids)
         self._threads = TelegramThreads()
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="webhook-send")
-        self._sends = GroupedSends(self._send, self._pool)
+        self._sends = GroupedSends(self._send)
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-        with self._publisher_lock:
-            if self._publisher is not None:
-                self._publisher.stop()
-                self._publisher = None
+    async def close(self) -> None:
+        if self._sender is not None:
+            sender, self._sender = self._sender, None
+            await sender.stop()
 
     async def deliver(self, platform: str, deliveries: Sequence[Delivery]) -> web.Response:
         """Sends the deliveries not seen before; 200 once Kafka acknowledged, 503 if it could not."""
@@ -110,8 +105,8 @@ class Receiver:
         events = [e for d in fresh for e in d.events]
         if events:
             try:
-                await self._sends.send(events)
-            except AgentError as exc:
+                await asyncio.wait_for(self._sends.send(events), self.settings.ack_timeout_s)
+            except (AgentError, TimeoutError) as exc:
                 for d in fresh:
                     self._recent.forget(d.delivery_id)
                 self.stats[f"{platform}.unavailable"] += 1
@@ -122,23 +117,29 @@ class Receiver:
         self.stats[f"{platform}.accepted"] += len(events)
         return web.Response(text="ok")
 
-    def _send(self, events: list[CanonicalEvent]) -> None:
-        with self._publisher_lock:
-            if self._publisher is None:
-                publisher = self._publisher_factory()
-                try:
-                    publisher.start()
-                except AgentError:
-                    self.kafka_ready = False
-                    raise
-                self._publisher = publisher
-            publisher = self._publisher
+    async def _send(self, events: list[CanonicalEvent]) -> None:
+        sender = await self._started_sender()
         try:
-            publisher.send_now(events, timeout_s=self.settings.ack_timeout_s)
+            if events:
+                await sender.send(events)
+            else:
+                await sender.probe()
             self.kafka_ready = True
         except KafkaUnavailable:
             self.kafka_ready = False
             raise
+
+    async def _started_sender(self) -> AsyncEventSender:
+        async with self._starting:
+            if self._sender is None:
+                sender = self.sender_factory()
+                try:
+                    await sender.start()
+                except AgentError:
+                    self.kafka_ready = False
+                    raise
+                self._sender = sender
+            return self._sender
 
     async def health(self, request: web.Request) -> web.Response:
         return _ok({"status": "alive"})
@@ -146,12 +147,17 @@ class Receiver:
     async def ready(self, request: web.Request) -> web.Response:
         """Ready once a send reached Kafka (or a probe did): a platform pointed here will be answered 200."""
         if not self.kafka_ready:
-            with contextlib.suppress(AgentError):  # not ready: the answer below says so
-                await asyncio.get_running_loop().run_in_executor(self._pool, self._send, [])
+            with contextlib.suppress(AgentError, TimeoutError):  # not ready: the answer below says so
+                await asyncio.wait_for(self._send([]), self.settings.ack_timeout_s)
         return _ok({"kafka": self.kafka_ready}, 200 if self.kafka_ready else 503)
 
     async def counters(self, request: web.Request) -> web.Response:
-        rounds = {"kafka.rounds": self._sends.rounds, "kafka.largest_round": self._sends.largest_round}
+        sends = self._sends
+        rounds = {
+            "kafka.rounds": sends.rounds,
+            "kafka.largest_round": sends.largest_round,
+            "kafka.round_ms_mean": round(sends.round_s / sends.rounds * 1000, 2) if sends.rounds else 0,
+        }
         return _ok(dict(self.stats) | rounds)
 
     # --- platforms -------------------------------------------------------------------------------------
@@ -296,7 +302,7 @@ async def serve(receiver: Receiver, should_stop: Callable[[], bool]) -> None:
             await asyncio.sleep(0.2)
     finally:
         await runner.cleanup()
-        receiver.close()
+        await receiver.close()
 
 
 def _body_limit(limit: int) -> Any:

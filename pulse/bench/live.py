@@ -56,6 +56,7 @@ class LiveBenchResult:
     resolved_ms: list[float] = field(default_factory=list)  # receipt - the reply's POST
     missing: dict[str, int] = field(default_factory=dict)  # expected alerts that never came, by kind
     false_alerts: int = 0
+    load_cpu_s: dict[str, float] = field(default_factory=dict)  # per process, during the receiver's load
     background_events: int = 0
     background_s: float = 0.0
 
@@ -181,7 +182,10 @@ def run_live_bench(
                 vk_comment(10_000_000 + i, 1 + i % 500, secret, now_s, group=LOAD_GROUP)
                 for i in range(load_requests)
             ]  # fmt: skip
+            cpu_before = _cpu(pipeline)
             receiver = uvloop.run(post_all(f"{receiver_url}/webhooks/vk", bodies, concurrency))
+            load_cpu = {name: spent - cpu_before.get(name, 0.0) for name, spent in _cpu(pipeline).items()}
+            say(f"the receiver's counters: {uvloop.run(_get_json(f'{receiver_url}/stats'))}")
             say("the bare handler, same client ...")
             bare.start()
             uvloop.run(wait_until_up(f"http://127.0.0.1:{bare_port}/healthz", 30))
@@ -197,7 +201,7 @@ def run_live_bench(
                 result = uvloop.run(
                     _probe(receiver_url, secret, recorder, probes, probe_every_s, sla_s, pipeline)
                 )
-                result.receiver, result.bare = receiver, bare_result
+                result.receiver, result.bare, result.load_cpu_s = receiver, bare_result, load_cpu
             if background.error is not None:
                 raise PulseError(f"the background load failed: {background.error}")
             result.background_events, result.background_s = background.sent, background.seconds
@@ -208,6 +212,20 @@ def run_live_bench(
             pipeline.stop()
             pipeline.delete_topics_and_groups()
             shutil.rmtree(store, ignore_errors=True)
+
+
+async def _get_json(url: str) -> object:
+    async with aiohttp.ClientSession() as session, session.get(url) as answer:
+        return await answer.json()
+
+
+def _cpu(pipeline: LocalPipeline) -> dict[str, float]:
+    """CPU seconds so far of each child and of this process (the client)."""
+    spent = {"this process (the client)": time.process_time()}
+    for i, child in enumerate(pipeline.children):
+        name = child.name if child not in pipeline.workers else f"{child.name} {i + 1}"
+        spent[name] = child.cpu_s()
+    return spent
 
 
 def _bench_settings(

@@ -253,6 +253,13 @@ def bench_live(
         )  # fmt: skip
     print_wide(table)
     console.print(f"receiver at {r.receiver.per_s / r.bare.per_s:.0%} of the bare handler's rate")
+    console.print(
+        "CPU seconds during the receiver's load: "
+        + ", ".join(
+            f"{name} {spent:.2f}" for name, spent in sorted(r.load_cpu_s.items(), key=lambda kv: -kv[1])
+        )
+        + f" (wall {r.receiver.seconds:.2f} s x {len(os.sched_getaffinity(0))} cores)"
+    )
     latency = Table("from the platform's POST to the ops channel", "count", "p50 ms", "p99 ms", "max ms",
                     "missing", title=f"live alerts (SLA {sla_s:g} s)")  # fmt: skip
     for name, values, kind in (

@@ -20,6 +20,7 @@ from rich.progress import (
 )
 
 from agents import EventPublisher, ReplayReport, Simulator, SimulatorSettings, replay
+from agents.async_sender import AsyncEventSender
 from agents.simulator import DEFAULT_START
 from agents.webhook_server import Receiver, serve
 from pulse.commands.support import Context, Duration, console, err_console, fail_cleanly, stop_on_signals
@@ -262,7 +263,7 @@ def webhooks(obj: Context, host: str | None, port: int | None) -> None:
     listen = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = obj.settings(**({"webhooks": listen} if listen else {}))
     receiver = Receiver(
-        settings.webhooks, lambda: EventPublisher(settings.kafka, settings.publisher, settings.topics.names)
+        settings.webhooks, lambda: AsyncEventSender(settings.kafka, settings.publisher, settings.topics.names)
     )
     configured = [
         name

@@ -13,7 +13,8 @@ import orjson
 import pytest
 from aiohttp import web
 
-from agents import EventPublisher, PublisherSettings
+from agents import PublisherSettings
+from agents.async_sender import AsyncEventSender
 from agents.webhook_server import (
     MetaSettings,
     Receiver,
@@ -49,7 +50,7 @@ def settings() -> WebhookSettings:
 class Running:
     def __init__(self, kafka: KafkaSettings, topics: Topics) -> None:
         self.settings = settings()
-        factory: Callable[[], EventPublisher] = lambda: EventPublisher(  # noqa: E731
+        factory: Callable[[], AsyncEventSender] = lambda: AsyncEventSender(  # noqa: E731
             kafka, PublisherSettings(connect_timeout_s=2, delivery_timeout_s=5), topics
         )
         self.receiver = Receiver(self.settings, factory)
@@ -86,7 +87,7 @@ def run(kafka: KafkaSettings, topics: Topics, scenario: Callable[[Running], Any]
             await scenario(running)
         finally:
             await runner.cleanup()
-            running.receiver.close()
+            await running.receiver.close()
 
     asyncio.run(main())
 
@@ -195,7 +196,7 @@ def test_broker_down_answers_503_then_the_retry_goes_through(kafka: KafkaSetting
         assert (await s.post("/webhooks/vk", body))[0] == 503
         assert (await s.get("/healthz"))[0] == 200
         # The platform retries once Kafka is back: the first failure must not have marked it as seen.
-        s.receiver._publisher_factory = lambda: EventPublisher(kafka, PublisherSettings(), topics)
+        s.receiver.sender_factory = lambda: AsyncEventSender(kafka, PublisherSettings(), topics)
         assert await s.post("/webhooks/vk", body) == (200, "ok")
         assert (await s.get("/readyz"))[0] == 200
 
