@@ -45,8 +45,9 @@ from schemas import CanonicalEvent
     "--duration", "duration_s", type=Duration(), help="Simulate: stop after this long (default: Ctrl-C)."
 )
 @click.option(
-    "--rate", type=click.FloatRange(1), default=2_000, show_default=True, help="Simulate: events/s."
-)
+    "--rate", type=click.FloatRange(1), default=2_000, show_default=True,
+    help="Simulate: events/s, the mean over the run (the simulated daily cycle shapes it around that).",
+)  # fmt: skip
 @click.option("--accelerate", type=click.FloatRange(0.001, 1e6), default=60, show_default=True,
               help="Simulate: simulated seconds per wall second (SLA alerts come sooner).")  # fmt: skip
 @click.option("--communities", type=click.IntRange(1, 100_000), default=5, show_default=True)
@@ -240,8 +241,9 @@ def _source_events(
         wall_s = duration_s if duration_s is not None else 86_400 / accelerate
         start = datetime.now(UTC) - timedelta(seconds=max(0.0, wall_s * accelerate - wall_s))
         sim = Simulator(
-            SimulatorSettings(communities=communities, events_per_sim_s=rate / accelerate, seed=seed), start
-        )
+            SimulatorSettings(communities=communities, events_per_sim_s=rate / accelerate, seed=seed), start,
+            span_s=wall_s * accelerate,
+        )  # fmt: skip
         start_ms = start.timestamp() * 1000
         for event in sim.events(until_ms=int(start_ms + 10 * 365 * 86_400_000)):
             yield (event.ts_ms - start_ms) / 1000 / accelerate, event
