@@ -16,7 +16,7 @@ from agents import EventPublisher, Simulator, SimulatorSettings, replay
 from pipeline.warehouse.query_service import run_query
 from pulse.commands.support import Context, Duration, console, err_console, fail_cleanly, stop_on_signals
 from pulse.errors import PulseError
-from pulse.local.live_view import PipelineWatcher, Snapshot, one_line, render
+from pulse.local.live_view import PipelineWatcher, Snapshot, print_line, render
 from pulse.local.local_kafka import LocalKafka
 from pulse.local.local_pipeline import LocalPipeline, RunOptions
 from pulse.settings import Settings
@@ -220,7 +220,7 @@ def _run_live(
                     if live is not None:
                         live.update(render(now, before))
                     else:
-                        err_console.print(one_line(now, before), highlight=False)
+                        print_line(err_console, now, before)
                     before = now
             publisher.flush()
     finally:
