@@ -98,12 +98,16 @@ def run(
         update={"kafka": settings.kafka.model_copy(update={"bootstrap_servers": address})}
     )
     log_dir = settings.state_dir.resolve() / "run" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    options = RunOptions(workers=workers, notify=notify, webhooks=source == "webhooks")
+    options = RunOptions(
+        workers=workers, notify=notify, webhooks=source == "webhooks", dashboard=not exit_when_done
+    )
     pipeline = LocalPipeline(settings, options, log_dir)
     try:
         with stop_on_signals() as should_stop:
             pipeline.start()
             err_console.print(f"pipeline started; logs in {log_dir}")
+            if options.dashboard:
+                err_console.print(f"dashboard: http://{settings.dashboard.host}:{settings.dashboard.port}/")
             if exit_when_done:
                 assert replay_file is not None
                 _replay_until_done(settings, pipeline, replay_file, should_stop)

@@ -38,6 +38,7 @@ class RunOptions:
     workers: int = 1
     notify: bool = True
     webhooks: bool = False
+    dashboard: bool = False  # `pulse dashboard` too, reading through the loader
 
 
 class LocalPipeline:
@@ -73,6 +74,7 @@ class LocalPipeline:
                 "PULSE_CLICKHOUSE__DSN": s.clickhouse.dsn,
                 "PULSE_CLICKHOUSE__DATABASE": s.clickhouse.database,
                 **{f"PULSE_SINK__{name.upper()}": str(value) for name, value in s.sink.model_dump().items()},
+                **{f"PULSE_DASHBOARD__{k.upper()}": str(v) for k, v in s.dashboard.model_dump().items()},
                 "PULSE_NOTIFY__START_FROM": "earliest",  # a notifier that joins late still sends the run's alerts
             }
         )
@@ -110,6 +112,9 @@ class LocalPipeline:
             self.children.append(
                 PulseChild("the webhook receiver", ["webhooks"], env, self.log_dir / "webhooks.log")
             )
+        if self.options.dashboard:  # reads through the loader's query port, never takes the store from it
+            dashboard = ["dashboard", "--via-loader"]
+            self.children.append(PulseChild("the dashboard", dashboard, env, self.log_dir / "dashboard.log"))
         for child in self.children:
             child.start()
 
