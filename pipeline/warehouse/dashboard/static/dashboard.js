@@ -156,8 +156,8 @@
     document.querySelector("#keeping-up tbody").replaceChildren(...keeping.communities.map((r) =>
       el("tr", { "data-community-id": r.community_id }, [
         el("th", { scope: "row", text: r.community_id }),
-        cell(count(r.comments)),
-        cell(count(r.answered)),
+        cell(count(r.comments), "opt"),
+        cell(count(r.answered), "opt"),
         cell(pct(r.response_rate_pct)),
         cell(pct(r.within_sla_pct)),
         cell(human(r.median_s)),
