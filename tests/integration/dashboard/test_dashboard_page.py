@@ -5,6 +5,7 @@ test's tmp_path for people to look at."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -23,24 +24,19 @@ from tests.browser import Node, png_size, rendered_dom, screenshot
 ROOT = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture(scope="module")
-def dashboard_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A `pulse dashboard` process on a store of its own (chDB: one store per process), filled by
-    another process first, as after a backfill."""
-    base = tmp_path_factory.mktemp("dashboard")
-    dsn = f"chdb://{base / 'store'}"
-    subprocess.run([sys.executable, "-m", "tests.dashboard_rows", dsn], cwd=ROOT, check=True, timeout=120)
+@contextlib.contextmanager
+def dashboard(args: list[str], log: Path) -> Iterator[str]:
+    """`pulse dashboard ARGS` on a free port until the block ends; yields the page's address."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
-    child = PulseChild("the dashboard", ["dashboard", "--clickhouse", dsn, "--port", str(port)], env,
-                       base / "dashboard.log").start()  # fmt: skip
+    child = PulseChild("the dashboard", ["dashboard", *args, "--port", str(port)], env, log).start()
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 60
         while True:
             child.check_alive()
             try:
-                urllib.request.urlopen(url + "api/now", timeout=5).close()
+                urllib.request.urlopen(url + "static/dashboard.css", timeout=5).close()
                 break
             except OSError:
                 if time.monotonic() > deadline:
@@ -49,6 +45,17 @@ def dashboard_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
     finally:
         assert child.stop() == 0, child.log_tail()
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A `pulse dashboard` process on a store of its own (chDB: one store per process), filled by
+    another process first, as after a backfill."""
+    base = tmp_path_factory.mktemp("dashboard")
+    dsn = f"chdb://{base / 'store'}"
+    subprocess.run([sys.executable, "-m", "tests.dashboard_rows", dsn], cwd=ROOT, check=True, timeout=120)
+    with dashboard(["--clickhouse", dsn], base / "dashboard.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +146,17 @@ def test_screenshots_for_people_to_look_at(
     assert png_size(path) == (width, height)
     assert path.stat().st_size > 20_000, "a rendered page, not a blank one"
     print(f"\nscreenshot: {path}")
+
+
+def test_while_the_loader_does_not_serve_yet_the_page_says_so_and_keeps_trying(tmp_path: Path) -> None:
+    """As under `pulse run` in its first seconds: the dashboard reads only through the loader."""
+    args = ["--via-loader", "--clickhouse", f"chdb://{tmp_path / 'store'}"]
+    with dashboard(args, tmp_path / "dashboard.log") as url:
+        page = rendered_dom(url)
+    body = page.one("body")
+    assert body.attrs["data-errors"] == "0", page.by_id("script-errors").text
+    assert body.attrs["data-refreshes"] == "0"
+    problem = page.by_id("problem")
+    assert "hidden" not in problem.attrs
+    assert "The warehouse cannot be read right now: the loader does not serve queries yet" in problem.text
+    assert not (tmp_path / "store").exists(), "the dashboard never opened the store itself"

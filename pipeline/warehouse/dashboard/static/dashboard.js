@@ -265,12 +265,24 @@
 
   async function refresh() {
     try {
-      const response = await fetch("/api/dashboard", { cache: "no-store" });
-      const body = await response.json();
-      if (!response.ok) {
-        problem("The warehouse cannot be read right now: " + (body.error || response.status) + ". Retrying…");
+      let response;
+      try {
+        response = await fetch("/api/dashboard", { cache: "no-store" });
+      } catch (error) {  // the network: the server stopped, or the machine went away
+        problem("The dashboard server does not answer (" + error.message + "). Retrying…");
         return;
       }
+      if (!response.ok) {
+        let detail = response.status + " " + response.statusText;
+        try {
+          detail = (await response.json()).error || detail;
+        } catch (error) {
+          // not JSON (a proxy's page, a crash): the status says it
+        }
+        problem("The warehouse cannot be read right now: " + detail + ". Retrying…");
+        return;
+      }
+      const body = await response.json();
       renderNow(body.now);
       renderKpis(body);
       renderWaiting(body.waiting, body.now.at);
@@ -281,12 +293,6 @@
       problem(null);
       lastGood = Date.now();
       document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes) + 1);
-    } catch (error) {
-      if (error instanceof TypeError && /fetch/i.test(error.message)) {
-        problem("The dashboard server does not answer. Retrying…");
-      } else {
-        throw error;
-      }
     } finally {
       status();
       setTimeout(() => refresh().catch(recordError), refreshMs);
