@@ -53,7 +53,7 @@ async def _serve(server: DashboardServer) -> None:
     except OSError as exc:
         where = f"{server.settings.host}:{server.settings.port}"
         raise PulseError(
-            f"the dashboard cannot listen on {where}: {exc} (choose another with --port)"
+            f"the dashboard cannot listen on {where}: {exc} (choose another port: --port, or PULSE_DASHBOARD__PORT)"
         ) from exc
     err_console.print(f"dashboard at {address} (Ctrl-C stops it)", highlight=False)
     try:
