@@ -1,6 +1,7 @@
 -- about: Subscriber comments still waiting for the community's answer at {now} (not answered, not
 -- deleted), oldest first, with their author and latest text from `events` (an edit replaces the text).
 -- `past_sla` is waiting-past-sla.sql's test: flagged by the stream workers, or past its deadline already.
+-- The texts are looked up by the posts' keys and the oldest comment's time: what `events` is ordered by.
 WITH waiting AS
 (
     SELECT platform, community_id, post_id, comment_id, commented_at, sla_seconds,
@@ -18,6 +19,7 @@ texts AS
            argMax(text, ts) AS text
     FROM events
     WHERE type IN ('comment', 'comment_edit') AND ts < {now:DateTime}
+      AND (platform, community_id, post_id) IN (SELECT platform, community_id, post_id FROM waiting)
       AND ts >= (SELECT min(commented_at) FROM waiting)
       AND comment_id IN (SELECT comment_id FROM waiting)
     GROUP BY platform, comment_id
