@@ -81,7 +81,6 @@ def _waiting(query: Query, now_s: int, by_community: list[dict[str, Any]], shown
     comments = []
     for row in _rows(query, _sql("waiting-now"), {"now": now_s, "limit": shown}):
         waited_s, sla_s = float(row["waited_s"]), float(row["sla_s"])
-        past = bool(row["past_sla"])
         comments.append(
             {
                 **_post_of(row),
@@ -91,11 +90,7 @@ def _waiting(query: Query, now_s: int, by_community: list[dict[str, Any]], shown
                 "commented_at": row["commented_at"],
                 "waited_s": waited_s,
                 "sla_s": sla_s,
-                "status": "past_sla"
-                if past
-                else "due_soon"
-                if waited_s >= DUE_SOON_FRACTION * sla_s
-                else "ok",
+                "status": _status(waited_s, sla_s, bool(row["past_sla"])),
             }
         )
     return {
@@ -146,10 +141,10 @@ def _engagement(query: Query, now_s: int, windows: PanelWindows) -> dict[str, An
     lines = [{"name": c, **series[c]} for c in busiest[:CHART_COMMUNITIES]]
     rest = busiest[CHART_COMMUNITIES:]
     if rest:
-        lines.append(
-            {"name": f"{len(rest)} more", **{k: [sum(v) for v in zip(*(series[c][k] for c in rest), strict=True)]
-                                            for k in _KINDS}}
-        )  # fmt: skip
+        together = {
+            kind: [sum(at) for at in zip(*(series[c][kind] for c in rest), strict=True)] for kind in _KINDS
+        }
+        lines.append({"name": f"{len(rest)} more", **together})
     top_start = now_s - int(windows.top_posts_s)
     top = _rows(query, _sql("top-posts-now"), {"start": top_start, "now": now_s, "limit": TOP_POSTS})
     return {
@@ -187,6 +182,12 @@ def _alerts(query: Query, now_s: int, day_start_s: int) -> dict[str, Any]:
 
 
 _KINDS = ("likes", "comments", "reposts")
+
+
+def _status(waited_s: float, sla_s: float, past_sla: bool) -> str:
+    if past_sla:
+        return "past_sla"
+    return "due_soon" if waited_s >= DUE_SOON_FRACTION * sla_s else "ok"
 
 
 def _post_of(row: dict[str, Any]) -> dict[str, Any]:
