@@ -1,13 +1,14 @@
 # community-pulse: `make demo` runs the pipeline's main job on the embedded defaults, `make test` the tests.
 # Everything below installs what it needs: a virtual environment with the project, the Kafka jars (Maven
-# Central), and Java/Maven from Debian's packages when they are missing and we are root.
+# Central), and Java/Maven and Chromium (the dashboard's browser tests) from Debian's packages when they are
+# missing and we are root.
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 JARS   := deploy/kafka/target/libs/.collected
 
-.PHONY: help venv jars system-deps test test-unit test-integration lint demo clean
+.PHONY: help venv jars system-deps browser test test-unit test-integration lint demo clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -17,6 +18,13 @@ system-deps:  ## Java 17+ and Maven (apt-get, when missing and running as root)
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless maven; \
 	  else echo "Java 17+ and Maven are needed: install them (e.g. apt-get install openjdk-17-jre-headless maven)"; exit 1; fi; \
+	fi
+
+browser:  ## Chromium, headless, for the dashboard's browser tests (apt-get, when missing and running as root)
+	@if ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "Chromium is needed by the dashboard's browser tests: install it (e.g. apt-get install chromium)"; exit 1; fi; \
 	fi
 
 $(BIN)/.installed: pyproject.toml
@@ -33,13 +41,13 @@ $(JARS): deploy/kafka/pom.xml | system-deps
 
 jars: $(JARS)  ## Collect the Kafka broker's jars from Maven Central
 
-test: venv jars lint  ## Lint, then unit and integration tests (starts one real Kafka broker for the session)
+test: venv jars browser lint  ## Lint, then unit and integration tests (one real Kafka broker for the session, headless Chromium)
 	$(BIN)/pytest
 
 test-unit: venv  ## Unit tests only: no broker, seconds
 	$(BIN)/pytest tests/unit
 
-test-integration: venv jars  ## Integration tests only: real broker, embedded ClickHouse
+test-integration: venv jars browser  ## Integration tests only: real broker, embedded ClickHouse, headless Chromium
 	$(BIN)/pytest tests/integration
 
 lint: venv  ## ruff (lint and format) and mypy on our packages
@@ -49,9 +57,13 @@ lint: venv  ## ruff (lint and format) and mypy on our packages
 
 demo: venv jars  ## Run the pipeline's main job on the embedded defaults
 	$(BIN)/pulse kafka up
+	@echo
+	@echo "While it runs, open the dashboard: http://127.0.0.1:8800/ (comments waiting for an answer, response times, engagement, alerts)"
+	@echo
 	$(BIN)/pulse run --duration 75s --rate 2000 --accelerate 120 --comment-sla 10m --communities 5
 	@echo
 	@echo "Kafka keeps running (.venv/bin/pulse kafka status / down); ClickHouse (embedded) is under .pulse/clickhouse."
+	@echo "The dashboard stopped with the run; to look at what it left: $(BIN)/pulse dashboard, then open http://127.0.0.1:8800/"
 	@echo "Three example queries (pulse query --list shows them all):"
 	$(BIN)/pulse query --named top-posts --until latest --since 30m --limit 5
 	$(BIN)/pulse query --named first-response --until latest --since 3h

@@ -2,7 +2,9 @@
 
 What makes it realistic enough to exercise the pipeline:
 - post popularity is heavy-tailed (Pareto weights) and decays with the post's age, so a few posts go viral;
-- activity follows a daily cycle (quiet at night, a peak in the evening, community time = UTC here);
+- activity follows a daily cycle (quietest at 08:00, a peak at 20:00, community time = UTC here), scaled
+  so that the mean rate over the simulated span asked for is `events_per_sim_s`, whatever the hour: a
+  short run in the morning lull delivers the rate it was given, not a fifth of it;
 - likes outnumber comments outnumber reposts;
 - comments form threads (some reply to earlier comments of the same post);
 - the community answers a configurable share of subscriber comments after a log-normal delay (most within
@@ -45,7 +47,11 @@ DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
 class SimulatorSettings(BaseModel):
     communities: int = Field(default=5, ge=1, le=100_000)
     events_per_sim_s: float = Field(
-        default=50.0, gt=0, le=10_000_000, description="mean event rate in simulated time"
+        default=50.0,
+        gt=0,
+        le=10_000_000,
+        description="mean rate of all events (the community's answers and deletions included) in simulated "
+        "time, over the span the simulator is told it will run",
     )
     posts_per_community_per_hour: float = Field(default=2.0, gt=0, le=3600)
     like_share: float = Field(default=0.80, ge=0, le=1)
@@ -93,13 +99,25 @@ class _Community:
 
 
 class Simulator:
-    """Yields canonical events in event-time order, starting at `start` in simulated time."""
+    """Yields canonical events in event-time order, starting at `start` in simulated time.
 
-    def __init__(self, settings: SimulatorSettings, start: datetime = DEFAULT_START) -> None:
+    `span_s` is the simulated time the caller means to generate (a day when unknown): the daily cycle is
+    divided by its mean over that span, and the organic rate by the follow-ups (answers, deletions) each
+    organic event brings on average, so the events of the span arrive at `events_per_sim_s` on average."""
+
+    def __init__(
+        self, settings: SimulatorSettings, start: datetime = DEFAULT_START, span_s: float = 86_400.0
+    ) -> None:
         if start.tzinfo is None:
             raise ValueError("start must be timezone-aware")
+        if span_s <= 0:
+            raise ValueError("span_s must be positive")
         self.settings = settings
         self.start_ms = int(start.timestamp() * 1000)
+        comment_share = max(0.0, min(settings.comment_share, 1.0 - settings.like_share))
+        follow_ups = comment_share * (settings.answer_share + settings.delete_share)
+        cycle_mean = mean_daily_cycle(self.start_ms, self.start_ms + span_s * 1000)
+        self.organic_per_sim_s = settings.events_per_sim_s / (1.0 + follow_ups) / cycle_mean
         self._rng = random.Random(settings.seed)
         self._seq = 0
         self._scheduled: list[_Scheduled] = []
@@ -112,12 +130,12 @@ class Simulator:
         """Events until `count` were produced or simulated time reaches `until_ms` (one must be given)."""
         if count is None and until_ms is None:
             raise ValueError("give a count or an end time")
-        rng, s = self._rng, self.settings
+        rng = self._rng
         now_ms = float(self.start_ms)
         produced = 0
         next_post_ms = now_ms + self._post_gap_ms()
         while count is None or produced < count:
-            rate = s.events_per_sim_s * _daily_cycle(now_ms)
+            rate = self.organic_per_sim_s * _daily_cycle(now_ms)
             now_ms += rng.expovariate(rate) * 1000
             while next_post_ms <= now_ms:
                 self._new_post(rng.choice(self._communities), int(next_post_ms))
@@ -242,7 +260,23 @@ class Simulator:
         return self._seq
 
 
+_CYCLE_DEPTH = 0.8
+_CYCLE_MIDPOINT_H = 14.0  # the cycle rises through its mean at 14:00 and falls through it at 02:00
+
+
+def _phase(ts_ms: float) -> float:
+    return ((ts_ms / 3_600_000) % 24 - _CYCLE_MIDPOINT_H) / 24 * 2 * math.pi
+
+
 def _daily_cycle(ts_ms: float) -> float:
-    """Relative activity by hour of day: about 0.2 at 04:00, 1.8 at 20:00 (mean 1)."""
-    hour = (ts_ms / 3_600_000) % 24
-    return 1.0 + 0.8 * math.sin((hour - 14) / 24 * 2 * math.pi)
+    """Relative activity by hour of day: 0.2 at 08:00, 1.8 at 20:00, a mean of 1 over a whole day."""
+    return 1.0 + _CYCLE_DEPTH * math.sin(_phase(ts_ms))
+
+
+def mean_daily_cycle(start_ms: float, end_ms: float) -> float:
+    """The mean of `_daily_cycle` over [start_ms, end_ms] (its integral in closed form)."""
+    if end_ms - start_ms < 1:
+        return _daily_cycle(start_ms)
+    radians = (end_ms - start_ms) / 86_400_000 * 2 * math.pi
+    rise = math.cos(_phase(start_ms)) - math.cos(_phase(start_ms) + radians)
+    return 1.0 + _CYCLE_DEPTH * rise / radians

@@ -13,6 +13,7 @@ from rich.table import Table
 from pipeline.warehouse import apply_migrations, connect
 from pulse import logs
 from pulse.commands import bench as bench_commands
+from pulse.commands import dashboard as dashboard_commands
 from pulse.commands import ingest as ingest_commands
 from pulse.commands import notify as notify_commands
 from pulse.commands import process as process_commands
@@ -236,6 +237,7 @@ for _command in [
     notify_commands.notify,
     run_commands.run,
     *warehouse_commands.COMMANDS,
+    dashboard_commands.dashboard,
     bench_commands.bench,
 ]:
     main.add_command(_command)

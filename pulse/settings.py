@@ -21,6 +21,7 @@ from agents.webhook_server import WebhookSettings
 from pipeline.notify.settings import NotifySettings
 from pipeline.stream.settings import ProcessorSettings
 from pipeline.warehouse import ClickHouseSettings
+from pipeline.warehouse.dashboard import DashboardSettings
 from pipeline.warehouse.table_sink import SinkSettings
 from pulse.local.local_kafka import LocalKafkaSettings
 from pulse.topics import TopicSettings
@@ -44,6 +45,7 @@ class Settings(BaseSettings):
     processor: ProcessorSettings = Field(default_factory=ProcessorSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     sink: SinkSettings = Field(default_factory=SinkSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @model_validator(mode="after")
     def _embedded_store_under_state_dir(self) -> Settings:

@@ -1,10 +1,12 @@
 """The contract between the ingest agents and the stream processors: the canonical event, its validator,
-its wire format on Kafka, and the ClickHouse DDL. It imports neither `agents` nor `pipeline`."""
+its wire format on Kafka, the ClickHouse DDL, and how a post's ids make its public address. It imports
+neither `agents` nor `pipeline`."""
 
 from schemas.connection import KafkaSettings
 from schemas.ddl import Migration, migrations
 from schemas.errors import InvalidEvent, SchemaError
 from schemas.event import AGE_BANDS, COMMENT_TYPES, GENDERS, CanonicalEvent, EventType, parse_ts
+from schemas.post_links import post_url
 from schemas.validation import encode_event, encode_events, parse_line, validate
 from schemas.wire import (
     CANONICAL_HEADER,
@@ -50,5 +52,6 @@ __all__ = [
     "migrations",
     "parse_line",
     "parse_ts",
+    "post_url",
     "validate",
 ]

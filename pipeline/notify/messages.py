@@ -24,14 +24,12 @@ from typing import Any
 import msgspec
 
 from schemas.outputs import Alert, AlertKind
+from schemas.post_links import post_url
 
 SNIPPET_CHARS = 160
 DIGEST_TOP_POSTS = 3
 
 _PLATFORM_NAMES = {"vk": "VK", "telegram": "Telegram", "facebook": "Facebook", "instagram": "Instagram"}
-_TELEGRAM_USERNAME = re.compile(r"^@?([A-Za-z][A-Za-z0-9_]{3,31})$")
-_DIGITS = re.compile(r"^\d+$")
-_FACEBOOK_POST = re.compile(r"^(\d+)_(\d+)$")  # the Graph API's "<page id>_<post id>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,18 +63,8 @@ def community_key(alert: Alert) -> str:
 
 
 def post_link(alert: Alert) -> str | None:
-    """The post's public address where the ids allow one: VK walls, public Telegram channels, Facebook
-    posts in the Graph API's `<page>_<post>` form. Instagram media ids do not map to post addresses."""
-    post, community = alert.post_id, alert.community_id
-    if alert.platform == "vk" and _DIGITS.match(post) and _DIGITS.match(community.lstrip("-")):
-        return f"https://vk.com/wall-{community.lstrip('-')}_{post}"
-    if alert.platform == "telegram" and _DIGITS.match(post):
-        username = _TELEGRAM_USERNAME.match(community)
-        return f"https://t.me/{username.group(1)}/{post}" if username else None
-    if alert.platform == "facebook":
-        parts = _FACEBOOK_POST.match(post)
-        return f"https://www.facebook.com/{parts.group(1)}/posts/{parts.group(2)}" if parts else None
-    return None
+    """The post's public address where the ids allow one (`schemas.post_url`)."""
+    return post_url(alert.platform, alert.community_id, alert.post_id)
 
 
 def human_wait(seconds: float) -> str:

@@ -69,17 +69,34 @@ def run_query(
     """Asks the process that holds the embedded store, if one has left its address; otherwise opens the
     store (or the server) and queries it. With `open_store=False` an embedded store is never opened here:
     a process that starts the loader must not take the store from it."""
-    where = address_file(settings)
-    if where is not None and where.exists():
-        try:
-            return _ask(where.read_text().strip(), sql, parameters)
-        except StoreLocked:
-            if not open_store:
-                raise
-            log.info("stale query address in %s, opening the store directly", where)
-    if where is not None and not open_store:
-        raise StoreLocked(f"the loader does not serve queries yet ({where} is missing)")
-    return execute(connect(settings), sql, parameters)
+    return WarehouseReader(settings, open_store=open_store).query(sql, parameters)
+
+
+class WarehouseReader:
+    """`run_query` for a reader that queries again and again (the dashboard): the same way to the data,
+    but a store or server it opened itself stays open between queries instead of costing a connection
+    each time. Its calls must not overlap (the caller serialises them)."""
+
+    def __init__(self, settings: ClickHouseSettings, *, open_store: bool = True) -> None:
+        self.settings = settings
+        self.open_store = open_store
+        self._client: Any = None
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
+        if self._client is not None:  # an embedded store opened here: nobody else can serve it now
+            return execute(self._client, sql, parameters)
+        where = address_file(self.settings)
+        if where is not None and where.exists():
+            try:
+                return _ask(where.read_text().strip(), sql, parameters)
+            except StoreLocked:
+                if not self.open_store:
+                    raise
+                log.info("stale query address in %s, opening the store directly", where)
+        if where is not None and not self.open_store:
+            raise StoreLocked(f"the loader does not serve queries yet ({where} is missing)")
+        self._client = connect(self.settings)
+        return execute(self._client, sql, parameters)
 
 
 class QueryService:

@@ -116,7 +116,8 @@ def _print_replay_summary(report: ReplayReport, publisher: EventPublisher) -> No
     type=click.FloatRange(0),
     default=200.0,
     show_default=True,
-    help="Target events per wall-clock second; 0 = as fast as possible.",
+    help="Events per wall-clock second on average over the run (the simulated daily cycle shapes it "
+    "around that mean); 0 = as fast as possible.",
 )
 @click.option(
     "--accelerate",
@@ -166,12 +167,14 @@ def simulate(
         raise click.UsageError("writing a file needs --events, or --duration with a --rate")
     start_at = _start_time(start, to_file=out is not None)
     per_sim_s = (rate or 10_000.0) / accelerate
+    span_s = duration * accelerate if duration is not None else (events or 0) / per_sim_s
     sim = Simulator(
         SimulatorSettings(
             communities=communities, events_per_sim_s=per_sim_s, answer_share=answer_share,
             answer_median_s=answer_median, seed=seed,
         ),
         start_at,
+        span_s=max(span_s, 1.0),
     )  # fmt: skip
     until_ms = None
     if duration is not None:

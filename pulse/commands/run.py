@@ -16,7 +16,7 @@ from agents import EventPublisher, Simulator, SimulatorSettings, replay
 from pipeline.warehouse.query_service import run_query
 from pulse.commands.support import Context, Duration, console, err_console, fail_cleanly, stop_on_signals
 from pulse.errors import PulseError
-from pulse.local.live_view import PipelineWatcher, Snapshot, one_line, render
+from pulse.local.live_view import PipelineWatcher, Snapshot, print_line, render
 from pulse.local.local_kafka import LocalKafka
 from pulse.local.local_pipeline import LocalPipeline, RunOptions
 from pulse.settings import Settings
@@ -45,8 +45,9 @@ from schemas import CanonicalEvent
     "--duration", "duration_s", type=Duration(), help="Simulate: stop after this long (default: Ctrl-C)."
 )
 @click.option(
-    "--rate", type=click.FloatRange(1), default=2_000, show_default=True, help="Simulate: events/s."
-)
+    "--rate", type=click.FloatRange(1), default=2_000, show_default=True,
+    help="Simulate: events/s, the mean over the run (the simulated daily cycle shapes it around that).",
+)  # fmt: skip
 @click.option("--accelerate", type=click.FloatRange(0.001, 1e6), default=60, show_default=True,
               help="Simulate: simulated seconds per wall second (SLA alerts come sooner).")  # fmt: skip
 @click.option("--communities", type=click.IntRange(1, 100_000), default=5, show_default=True)
@@ -97,12 +98,16 @@ def run(
         update={"kafka": settings.kafka.model_copy(update={"bootstrap_servers": address})}
     )
     log_dir = settings.state_dir.resolve() / "run" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    options = RunOptions(workers=workers, notify=notify, webhooks=source == "webhooks")
+    options = RunOptions(
+        workers=workers, notify=notify, webhooks=source == "webhooks", dashboard=not exit_when_done
+    )
     pipeline = LocalPipeline(settings, options, log_dir)
     try:
         with stop_on_signals() as should_stop:
             pipeline.start()
             err_console.print(f"pipeline started; logs in {log_dir}")
+            if options.dashboard:
+                err_console.print(f"dashboard: http://{settings.dashboard.host}:{settings.dashboard.port}/")
             if exit_when_done:
                 assert replay_file is not None
                 _replay_until_done(settings, pipeline, replay_file, should_stop)
@@ -219,7 +224,7 @@ def _run_live(
                     if live is not None:
                         live.update(render(now, before))
                     else:
-                        err_console.print(one_line(now, before), highlight=False)
+                        print_line(err_console, now, before)
                     before = now
             publisher.flush()
     finally:
@@ -240,8 +245,9 @@ def _source_events(
         wall_s = duration_s if duration_s is not None else 86_400 / accelerate
         start = datetime.now(UTC) - timedelta(seconds=max(0.0, wall_s * accelerate - wall_s))
         sim = Simulator(
-            SimulatorSettings(communities=communities, events_per_sim_s=rate / accelerate, seed=seed), start
-        )
+            SimulatorSettings(communities=communities, events_per_sim_s=rate / accelerate, seed=seed), start,
+            span_s=wall_s * accelerate,
+        )  # fmt: skip
         start_ms = start.timestamp() * 1000
         for event in sim.events(until_ms=int(start_ms + 10 * 365 * 86_400_000)):
             yield (event.ts_ms - start_ms) / 1000 / accelerate, event

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import logging
 import sys
 from typing import Any
@@ -14,6 +15,7 @@ from rich.table import Table
 
 from pipeline.warehouse import ClickHouseSettings, apply_migrations, connect
 from pipeline.warehouse.client import redacted_dsn
+from pipeline.warehouse.data_clock import newest_data_end
 from pipeline.warehouse.loader import Route, SerializedClient, WarehouseLoader
 from pipeline.warehouse.named_queries import catalogue, named
 from pipeline.warehouse.query_service import QueryResult, QueryService, address_file, run_query
@@ -149,18 +151,9 @@ def query(
     _print(run_query(settings.clickhouse, sql, parameters), fmt)
 
 
-LATEST = """
-SELECT greatest((SELECT toInt64(toUnixTimestamp(max(minute))) + 60 FROM engagement_minute),
-                (SELECT intDiv(toUnixTimestamp64Milli(max(commented_at)), 1000) + 1 FROM comment_sla),
-                0)
-"""
-
-
 def _latest(settings: ClickHouseSettings) -> dt.datetime:
-    (row,) = run_query(settings, LATEST).rows
-    if row[0] is None or int(row[0]) <= 60:  # nothing stored yet
-        return dt.datetime.now(dt.UTC)
-    return dt.datetime.fromtimestamp(int(row[0]), dt.UTC)
+    newest = newest_data_end(functools.partial(run_query, settings))
+    return newest if newest is not None else dt.datetime.now(dt.UTC)
 
 
 def _end(until: str | None) -> dt.datetime:

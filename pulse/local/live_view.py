@@ -15,7 +15,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
-from rich.console import Group
+from rich.console import Console, Group
 from rich.table import Table
 
 from pipeline.errors import PipelineError
@@ -167,13 +167,24 @@ def render(now: Snapshot, before: Snapshot | None) -> Group:
     return Group(traffic, pipeline, posts, rows)
 
 
+ROW_LABELS = ("events", "minutes", "sla", "alerts")  # the tables of ROWS, in its order
+
+
 def one_line(now: Snapshot, before: Snapshot | None) -> str:
     seconds = (now.at - before.at) if before else 0.0
     rate = (now.events - before.events) / seconds if before and seconds > 0 else 0.0
     alerts = sum(now.alerts.values())
-    rows = "/".join(str(v) for v in now.rows) or "-"
+    if now.rows:
+        rows = ", ".join(f"{label} {n:,}" for label, n in zip(ROW_LABELS, now.rows, strict=True))
+    else:
+        rows = "not read yet (the loader serves queries once it has started)"
     return (
         f"events {now.events:,} ({rate:,.0f}/s), lag {now.lag if now.lag is not None else '-'}, waiting "
-        f"{now.waiting:,}, alerts {alerts:,}, dead letters {now.dead_letters:,}, rows events/minutes/sla/alerts "
-        f"{rows}"
+        f"{now.waiting:,}, alerts {alerts:,}, dead letters {now.dead_letters:,}; rows in ClickHouse: {rows}"
     )
+
+
+def print_line(console: Console, now: Snapshot, before: Snapshot | None) -> None:
+    """`one_line` as one line, whatever its length: a console that is not a terminal wraps at 80 columns,
+    which put the rows' values on a line of their own and left `rows` looking empty."""
+    console.print(one_line(now, before), highlight=False, soft_wrap=True)

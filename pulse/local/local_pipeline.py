@@ -38,6 +38,7 @@ class RunOptions:
     workers: int = 1
     notify: bool = True
     webhooks: bool = False
+    dashboard: bool = False  # `pulse dashboard` too, reading through the loader
 
 
 class LocalPipeline:
@@ -88,6 +89,9 @@ class LocalPipeline:
             self.children.append(
                 PulseChild("the webhook receiver", ["webhooks"], env, self.log_dir / "webhooks.log")
             )
+        if self.options.dashboard:  # reads through the loader's query port, never takes the store from it
+            dashboard = ["dashboard", "--via-loader"]
+            self.children.append(PulseChild("the dashboard", dashboard, env, self.log_dir / "dashboard.log"))
         return self.children
 
     def start(self) -> None:

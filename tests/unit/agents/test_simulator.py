@@ -5,9 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from agents import Simulator, SimulatorSettings
+from agents.simulator import mean_daily_cycle
 from schemas import EventType, encode_event
 
 
@@ -56,3 +60,23 @@ def test_traffic_shape() -> None:
     countries_by_community = {c: Counter(e.country for e in events if e.community_id == c).most_common(1)[0][0]
                               for c in {e.community_id for e in events}}  # fmt: skip
     assert len(set(countries_by_community.values())) > 1, "audiences differ between communities"
+
+
+@pytest.mark.parametrize("hour", [8, 20])  # the lull and the peak of the daily cycle
+def test_the_rate_asked_for_is_the_mean_rate_of_a_short_run_at_any_hour(hour: int) -> None:
+    """`pulse run --rate 2000` delivered about 500 events/s in the morning: the daily cycle scaled the
+    whole run down. The cycle now shapes the run around the rate asked for, follow-ups included."""
+    start = datetime(2026, 1, 1, hour, tzinfo=UTC)
+    span_s = 2 * 3600
+    sim = Simulator(SimulatorSettings(communities=3, events_per_sim_s=5.0, seed=2), start, span_s=span_s)
+    events = list(sim.events(until_ms=int(start.timestamp() * 1000 + span_s * 1000)))
+    assert len(events) / span_s == pytest.approx(5.0, rel=0.03)
+    first, last = (sum(1 for e in events if (e.ts_ms - events[0].ts_ms) // 3_600_000 == h) for h in (0, 1))
+    assert (first < last) == (hour == 8), (
+        "the cycle still shapes the run: rising after 08:00, falling at 20:00"
+    )
+
+
+def test_over_a_whole_day_the_cycle_averages_out() -> None:
+    assert mean_daily_cycle(0, 86_400_000) == pytest.approx(1.0)
+    assert mean_daily_cycle(8 * 3_600_000, 8 * 3_600_000) == pytest.approx(0.2)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.warehouse.dashboard import DashboardSettings
 from pipeline.warehouse.table_sink import SinkSettings
 from pulse.errors import PulseError
 from pulse.local.child_process import PulseChild
@@ -71,3 +72,14 @@ def test_the_loader_gets_every_sink_setting_as_resolved_here(tmp_path: Path) -> 
         k.removeprefix("PULSE_SINK__").lower(): v for k, v in env.items() if k.startswith("PULSE_SINK__")
     }
     assert SinkSettings.model_validate(passed) == settings.sink
+
+
+def test_the_dashboard_gets_its_settings_as_resolved_here(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path, dashboard={"port": 18_123, "refresh_s": 5, "host": "0.0.0.0"})
+    env = LocalPipeline(settings, RunOptions(dashboard=True), tmp_path).child_env()
+    passed = {
+        k.removeprefix("PULSE_DASHBOARD__").lower(): v
+        for k, v in env.items()
+        if k.startswith("PULSE_DASHBOARD__")
+    }
+    assert DashboardSettings.model_validate(passed) == settings.dashboard

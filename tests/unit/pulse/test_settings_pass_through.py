@@ -174,13 +174,15 @@ def test_every_child_of_pulse_run_reads_every_setting(tmp_path: Path) -> None:
     """The real children: each is started as `python -m pulse settings --json` with the environment and
     arguments' environment `pulse run` gives it, and must show the parent's settings."""
     settings = distinctive_settings(tmp_path)
-    pipeline = LocalPipeline(settings, RunOptions(workers=2, notify=True, webhooks=True), tmp_path / "logs")
+    options = RunOptions(workers=2, notify=True, webhooks=True, dashboard=True)
+    pipeline = LocalPipeline(settings, options, tmp_path / "logs")
     children = pipeline.plan()
     assert {c.name for c in children} == {
         "the stream worker",
         "the loader",
         "the notifier",
         "the webhook receiver",
+        "the dashboard",
     }
     expected = shown(settings)
     expected["notify"]["start_from"] = "earliest"  # the one deliberate difference (see child_env)
