@@ -103,6 +103,7 @@ def test_a_comment_posted_to_pulse_run_reaches_the_ops_channel_on_time(
         "PYTHONPATH": str(ROOT),
         # Only documented settings (docs/settings.md); the run's own names keep it apart from other tests.
         "PULSE_WEBHOOKS__PORT": str(port),
+        "PULSE_DASHBOARD__PORT": str(free_port()),
         "PULSE_WEBHOOKS__VK": orjson.dumps({"secret": VK_SECRET, "confirmations": {str(VK_GROUP): VK_CONFIRM}}).decode(),
         "PULSE_WEBHOOKS__TELEGRAM": orjson.dumps(
             {"secret_token": TG_SECRET, "channels_by_group": {str(TG_GROUP): str(TG_CHANNEL)}}
