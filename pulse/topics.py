@@ -113,6 +113,35 @@ def describe_topics(kafka: KafkaSettings) -> list[TopicInfo]:
         admin.close()
 
 
+def records_written(kafka: KafkaSettings, topics: Iterable[str]) -> dict[str, int]:
+    """Records ever written to each of `topics` that exists (its partitions' end offsets, summed)."""
+    consumer = KafkaConsumer(**kafka.client_config())
+    try:
+        partitions = _partitions(consumer, topics)
+        ends = consumer.end_offsets(partitions) if partitions else {}
+    except KafkaError as exc:
+        raise TopicError(f"cannot read the end offsets on {kafka.bootstrap_servers}: {exc}") from exc
+    finally:
+        consumer.close()
+    written: dict[str, int] = {}
+    for tp, end in ends.items():
+        written[tp.topic] = written.get(tp.topic, 0) + end
+    return written
+
+
+def delete_topics(kafka: KafkaSettings, names: Iterable[str]) -> None:
+    """Deletes those of `names` that exist."""
+    admin = _admin(kafka)
+    try:
+        doomed = sorted(set(names) & set(admin.list_topics()))
+        if doomed:
+            admin.delete_topics(doomed)
+    except KafkaError as exc:
+        raise TopicError(f"cannot delete topics on {kafka.bootstrap_servers}: {exc}") from exc
+    finally:
+        admin.close()
+
+
 @dataclass(frozen=True)
 class TopicRecord:
     topic: str

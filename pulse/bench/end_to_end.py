@@ -19,18 +19,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import msgspec
-
-from agents import EventPublisher, Simulator, SimulatorSettings, replay
+from agents import EventPublisher, replay
 from pipeline.warehouse.query_service import run_query
 from pulse.errors import PulseError
 from pulse.local.child_process import cpu_seconds
 from pulse.local.local_pipeline import LocalPipeline, RunOptions
 from pulse.settings import Settings
-from schemas import CanonicalEvent, encode_event, validate
+from pulse.topics import records_written
+from schemas import CanonicalEvent, validate
+from schemas.wire import state_changelog_topic
 
 SLA_COMMUNITY = "bench-sla"
-SLA_S = 3.0
+SLA_S = 3.0  # the live probes' SLA
+REPLAY_SLA_S = 1_800.0  # the replayed file's: 30 min, as real teams set it; the file spans hours
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,10 @@ class EndToEndResult:
     peak_mb: dict[str, float]
     cpu_s: dict[str, float]  # CPU seconds each process spent during the timed replay
     phases_s: dict[str, float]  # seconds from the start until: the file was read, processed, loaded
+    records: dict[str, int]  # records written to each topic during the timed replay (prefix removed)
+    window_rows: int  # engagement_minute rows after the replay (FINAL), the warm-up's included
+    sla_rows: int
+    alert_rows: int
 
     @property
     def events_per_s(self) -> float:
@@ -62,20 +67,6 @@ def python_speed_ms() -> float:
             sum(range(1000))
         best = min(best, time.perf_counter() - started)
     return best * 1000
-
-
-def _recent_file(state_dir: Path, events: int) -> Path:
-    """Simulated events stamped as the minutes before now, so live traffic continues them."""
-    path = state_dir / "bench" / f"e2e-{events}-{time.time_ns()}.ndjson"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    stream = list(
-        Simulator(SimulatorSettings(communities=50, seed=9, events_per_sim_s=500)).events(count=events)
-    )
-    shift = int(time.time() * 1000) - stream[-1].ts_ms
-    with path.open("wb") as out:
-        for event in stream:
-            out.write(encode_event(msgspec.structs.replace(event, ts=event.ts_ms + shift)) + b"\n")
-    return path
 
 
 def _comment(i: int, now_ms: int, community: str) -> CanonicalEvent:
@@ -100,6 +91,7 @@ def _cpu_readings(pipeline: LocalPipeline, broker_pid: int | None) -> dict[str, 
 def run_end_to_end(
     settings: Settings,
     batch_events: int,
+    file: Path,
     events: int,
     live_s: float,
     live_rate: float,
@@ -107,15 +99,20 @@ def run_end_to_end(
     workers: int = 1,
     broker_pid: int | None = None,
 ) -> EndToEndResult:
-    """`workers` stream workers share the partitions; `broker_pid`: the local broker's process, for its
-    CPU share (None: a broker elsewhere)."""
+    """Replays `file` (`events` valid events; the caller owns the file). `workers` stream workers share
+    the partitions; `broker_pid`: the local broker's process, for its CPU share (None: a broker
+    elsewhere)."""
     run_id = f"bench-e2e-{int(time.time() * 1000)}-{batch_events}-"
     store = (settings.state_dir / "bench" / f"store-{run_id.rstrip('-')}").resolve()
     s = settings.model_copy(
         update={
             "topics": settings.topics.model_copy(update={"prefix": run_id, "event_partitions": partitions}),
             "processor": settings.processor.model_copy(
-                update={"app_id": f"{run_id}processor", "sla_per_community_s": {SLA_COMMUNITY: SLA_S}}
+                update={
+                    "app_id": f"{run_id}processor",
+                    "sla_default_s": REPLAY_SLA_S,
+                    "sla_per_community_s": {SLA_COMMUNITY: SLA_S},
+                }
             ),
             "sink": settings.sink.model_copy(update={"group": f"{run_id}sink"}),
             "clickhouse": settings.clickhouse.model_copy(
@@ -126,7 +123,6 @@ def run_end_to_end(
         }
     )
     log_dir = settings.state_dir.resolve() / "bench" / run_id.rstrip("-")
-    file = _recent_file(settings.state_dir, events)
     pipeline = LocalPipeline(s, RunOptions(workers=workers, notify=False), log_dir)
     try:
         pipeline.start()
@@ -136,6 +132,8 @@ def run_end_to_end(
         pipeline.wait_processed(timeout_s=180)
         pipeline.wait_loaded(timeout_s=180)
 
+        topics = [*pipeline.topics.all, state_changelog_topic(s.processor.app_id)]
+        written_before = records_written(s.kafka, topics)
         cpu_before = _cpu_readings(pipeline, broker_pid)
         started = time.perf_counter()
         with file.open("rb") as lines, EventPublisher(s.kafka, s.publisher, pipeline.topics) as publisher:
@@ -147,6 +145,16 @@ def run_end_to_end(
         seconds = time.perf_counter() - started
         phases["loaded"] = seconds
         cpu = {name: spent - cpu_before[name] for name, spent in _cpu_readings(pipeline, broker_pid).items()}
+        written = {
+            topic.removeprefix(run_id): n - written_before.get(topic, 0)
+            for topic, n in records_written(s.kafka, topics).items()
+        }
+        rows = run_query(
+            s.clickhouse,
+            "SELECT (SELECT count() FROM engagement_minute FINAL), (SELECT count() FROM comment_sla FINAL), "
+            "(SELECT count() FROM alerts FINAL)",
+            open_store=False,
+        ).rows[0]
 
         live_from_ms = int(time.time() * 1000)
         sent = 0
@@ -185,9 +193,8 @@ def run_end_to_end(
         try:
             pipeline.stop()
             pipeline.delete_topics_and_groups()
-        finally:  # the file (200 MB for 1M events) and the store go even when the broker does not answer
+        finally:  # the store goes even when the broker does not answer
             shutil.rmtree(store, ignore_errors=True)
-            file.unlink(missing_ok=True)
     if not latency[2]:
         raise PulseError(f"no live comment reached ClickHouse; logs in {log_dir}")
     return EndToEndResult(
@@ -201,4 +208,8 @@ def run_end_to_end(
         peak_mb=peaks,
         cpu_s=cpu,
         phases_s=phases,
+        records=written,
+        window_rows=int(rows[0]),
+        sla_rows=int(rows[1]),
+        alert_rows=int(rows[2]),
     )

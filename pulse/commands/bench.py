@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import resource
+import time
 
 import click
 from rich.table import Table
 
-from pulse.bench.end_to_end import python_speed_ms, run_end_to_end
+from pulse.bench.baselines import BrokerPass, ClickHouseAlone, broker_pass, clickhouse_alone
+from pulse.bench.end_to_end import EndToEndResult, python_speed_ms, run_end_to_end
 from pulse.bench.ingest import ingest_runs
 from pulse.bench.live import run_live_bench
 from pulse.bench.process import run_process
+from pulse.bench.shapes import FileShape, Shape, write_file
 from pulse.bench.sink import sink_runs
 from pulse.commands.support import Context, console, err_console, fail_cleanly, print_wide
 from pulse.local.local_kafka import LocalKafka
@@ -32,6 +35,12 @@ from pulse.local.local_kafka import LocalKafka
                    "state when PULSE_PROCESSOR__STANDBY_REPLICAS is set).")  # fmt: skip
 @click.option("--batch-events", type=click.IntRange(2, 100_000), default=None,
               help="End to end: events per batched message [default: the publisher's, PULSE_PUBLISHER__BATCH_EVENTS].")  # fmt: skip
+@click.option("--shape", type=click.Choice(["realistic", "dense"]), default="realistic", show_default=True,
+              help="End to end: the data's shape. realistic: thousands of posts over hours, about 2 events per "
+                   "post-minute, a fifth subscriber comments, 3% redeliveries; dense: few busy posts (hides "
+                   "per-key costs).")  # fmt: skip
+@click.option("--baselines/--no-baselines", default=True, show_default=True,
+              help="End to end: the broker alone and ClickHouse alone on the same file, same run.")  # fmt: skip
 @click.option("--repeat", type=click.IntRange(1, 20), default=1, show_default=True,
               help="End to end: batched runs, a row each (these machines' speed drifts by a third within "
                    "minutes: compare medians).")  # fmt: skip
@@ -46,15 +55,19 @@ def bench(
     partitions: int,
     workers: int,
     batch_events: int | None,
+    shape: Shape,
+    baselines: bool,
     repeat: int,
 ) -> None:
     """Benchmarks on the real broker; they print tables, they assert nothing.
 
     Without a subcommand: the whole pipeline end to end (broker, stream worker, loader into a fresh
-    embedded store) on the replay path: events/s until every event is a row in ClickHouse, latency from
-    record timestamp to row, alert latency from the SLA deadline to the alert's row, peak memory per
-    process; batched messages (the publisher's batch size) against one event per message, same run. The subcommands
-    measure the parts."""
+    embedded store) on the replay path, on a file of the chosen shape: events/s until every event is a row
+    in ClickHouse, latency from record timestamp to row, alert latency from the SLA deadline to the
+    alert's row, peak memory and CPU per process, the Kafka records each topic got per input event; the
+    same file through the broker alone and through ClickHouse alone, and our ratio to each; batched
+    messages (the publisher's batch size) against one event per message. The subcommands measure the
+    parts."""
     if ctx.invoked_subcommand is not None:
         return
     settings = ctx.obj.settings()
@@ -74,22 +87,44 @@ def bench(
     speed_before = python_speed_ms()
     batched = batch_events or settings.publisher.batch_events
     cores = len(os.sched_getaffinity(0))
-    for batch, count in [*[(batched, events)] * repeat, (1, single_events)]:
-        err_console.print(f"batch={batch}: {count:,} events through broker, worker and loader ...")
-        r = run_end_to_end(settings, batch, count, live_s, live_rate, partitions, workers, broker_pid)
-        cpu_us = sum(r.cpu_s.values()) / count * 1e6
-        cpu_rows.append(
-            (str(batch), f"{count:,}", *(f"{at:.2f}" for at in r.phases_s.values()),
-             *(f"{spent:.2f}" for spent in r.cpu_s.values()), f"{cpu_us:.1f}", f"{cores * 1e6 / cpu_us:,.0f}")
-        )  # fmt: skip
-        cpu_names = list(r.cpu_s)
-        err_console.print(f"batch={batch}: {r.events_per_s:,.0f} events/s")
-        table.add_row(
-            str(batch), f"{r.events:,}", f"{r.seconds:.2f}", f"{r.events_per_s:,.0f}", f"{r.latency_p50_ms:.0f}",
-            f"{r.latency_p99_ms:.0f}", "-" if r.alert_p50_ms is None else f"{r.alert_p50_ms:.0f}",
-            "-" if r.alert_p99_ms is None else f"{r.alert_p99_ms:.0f}",
-            f"{r.peak_mb.get('the stream worker', float('nan')):.0f}", f"{r.peak_mb.get('the loader', float('nan')):.0f}",
-        )  # fmt: skip
+    bench_dir = settings.state_dir / "bench"
+    files = {
+        count: bench_dir / f"e2e-{shape}-{count}-{time.time_ns()}.ndjson" for count in (events, single_events)
+    }
+    shapes = {}
+    try:
+        for count, path in files.items():
+            err_console.print(f"writing {count:,} events of {shape} shape ...")
+            shapes[count] = write_file(path, shape, count)
+        _print_shape(shapes[events])
+        results = []
+        for batch, count in [*[(batched, events)] * repeat, (1, single_events)]:
+            err_console.print(f"batch={batch}: {count:,} events through broker, worker and loader ...")
+            r = run_end_to_end(
+                settings, batch, files[count], shapes[count].events, live_s, live_rate, partitions, workers, broker_pid
+            )  # fmt: skip
+            results.append(r)
+            cpu_us = sum(r.cpu_s.values()) / r.events * 1e6
+            cpu_rows.append(
+                (str(batch), f"{r.events:,}", *(f"{at:.2f}" for at in r.phases_s.values()),
+                 *(f"{spent:.2f}" for spent in r.cpu_s.values()), f"{cpu_us:.1f}", f"{cores * 1e6 / cpu_us:,.0f}")
+            )  # fmt: skip
+            cpu_names = list(r.cpu_s)
+            err_console.print(f"batch={batch}: {r.events_per_s:,.0f} events/s")
+            table.add_row(
+                str(batch), f"{r.events:,}", f"{r.seconds:.2f}", f"{r.events_per_s:,.0f}", f"{r.latency_p50_ms:.0f}",
+                f"{r.latency_p99_ms:.0f}", "-" if r.alert_p50_ms is None else f"{r.alert_p50_ms:.0f}",
+                "-" if r.alert_p99_ms is None else f"{r.alert_p99_ms:.0f}",
+                f"{r.peak_mb.get('the stream worker', float('nan')):.0f}", f"{r.peak_mb.get('the loader', float('nan')):.0f}",
+            )  # fmt: skip
+        broker_alone = clickhouse = None
+        if baselines:
+            err_console.print("baselines: the same file through the broker alone, then ClickHouse alone ...")
+            broker_alone = broker_pass(settings, files[events])
+            clickhouse = clickhouse_alone(files[events])
+    finally:
+        for path in files.values():
+            path.unlink(missing_ok=True)
     print_wide(table)
     for name in cpu_names:
         cpu_table.add_column(f"{name.removeprefix('the ')} CPU s")
@@ -98,12 +133,58 @@ def bench(
     for row in cpu_rows:
         cpu_table.add_row(*row)
     print_wide(cpu_table)
+    batched_runs = [r for r in results if r.batch_events == batched]
+    _print_records(batched_runs[-1], shapes[events])
+    if broker_alone is not None and clickhouse is not None:
+        _print_baselines(batched_runs, broker_alone, clickhouse)
     console.print(
         f"{workers} stream worker(s), {partitions} partitions. Speed reference (sum(range(1000)) 1,000 times, "
         f"best of 5; lower is faster): {speed_before:.1f} ms before the runs, {python_speed_ms():.1f} ms after. "
         f"Ceiling: the events/s of that CPU per event (the processes above) with all {cores} core(s) of "
         "this machine busy all the time."
     )
+
+
+def _print_shape(shape: FileShape) -> None:
+    table = Table("shape", "lines", "unique events", "redeliveries", "malformed", "posts", "hours",
+                  "events per window row", "subscriber comments per event", title="the data")  # fmt: skip
+    table.add_row(
+        shape.shape, f"{shape.lines:,}", f"{shape.events:,}", f"{shape.duplicates:,}", f"{shape.malformed:,}",
+        f"{shape.posts:,}", f"{shape.span_h:.1f}", f"{shape.events_per_window_row:.2f}",
+        f"{shape.subscriber_comments / shape.events:.3f}",
+    )  # fmt: skip
+    print_wide(table)
+
+
+def _print_records(r: EndToEndResult, shape: FileShape) -> None:
+    """Kafka records each topic got per input event during the timed replay, and the tables' rows."""
+    table = Table("topic", "records", "per input event", title="Kafka records written during the replay")
+    for topic, n in sorted(r.records.items(), key=lambda kv: -kv[1]):
+        table.add_row(topic, f"{n:,}", f"{n / r.events:.3f}")
+    table.add_row("all", f"{sum(r.records.values()):,}", f"{sum(r.records.values()) / r.events:.3f}")
+    print_wide(table)
+    console.print(
+        f"rows (FINAL): engagement_minute {r.window_rows:,} ({shape.counted / max(r.window_rows, 1):.2f} events "
+        f"per row), comment_sla {r.sla_rows:,}, alerts {r.alert_rows:,} ({r.alert_rows / r.events:.3f} per event)"
+    )
+
+
+def _print_baselines(runs: list[EndToEndResult], broker: BrokerPass, clickhouse: ClickHouseAlone) -> None:
+    ours = sorted(r.events_per_s for r in runs)[len(runs) // 2]
+    table = Table("path", "events", "seconds", "events/s", "ours (median) / it",
+                  title="baselines: the same file, same run")  # fmt: skip
+    passes = (
+        ("broker alone: replay into Kafka (our publisher)", broker.events, broker.produce_s),
+        ("broker alone: read every record back (no processing)", broker.events, broker.consume_s),
+        ("broker alone: both passes", broker.events, broker.produce_s + broker.consume_s),
+        ("ClickHouse alone: file -> dedup -> per post-minute", clickhouse.events, clickhouse.seconds),
+    )
+    for name, n, seconds in passes:
+        rate = n / seconds
+        table.add_row(name, f"{n:,}", f"{seconds:.2f}", f"{rate:,.0f}", f"{ours / rate:.2f}")
+    table.add_row("community-pulse end to end (median of the batched runs)", f"{runs[0].events:,}",
+                  f"{sorted(r.seconds for r in runs)[len(runs) // 2]:.2f}", f"{ours:,.0f}", "1.00")  # fmt: skip
+    print_wide(table)
 
 
 @bench.command("ingest")

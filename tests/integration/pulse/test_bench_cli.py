@@ -56,7 +56,24 @@ def test_bench_end_to_end_prints_batched_and_baseline_rows(kafka: KafkaSettings,
     rows = [
         [cell.strip() for cell in line.split("│")[1:-1]] for line in result.stdout.splitlines() if "│" in line
     ]
-    results, timings = rows[:2], rows[2:]  # no broker CPU: this broker is not one `pulse kafka up` started
+    shape, results, timings = rows[0], rows[1:3], rows[3:5]  # no broker CPU: not a `pulse kafka up` broker
+    records = rows[5 : next(i for i, r in enumerate(rows) if r[0] == "all") + 1]
+    baselines = rows[len(rows) - 5 :]
+    assert shape[0] == "realistic" and shape[2] == "2,000"
+    assert {r[0] for r in records} >= {
+        "likes",
+        "comments",
+        "reposts",
+        "engagement",
+        "processor-state-changelog",
+        "all",
+    }
+    assert float(records[-1][2]) > 0, "the records per input event of all topics"
+    assert [r[0].split(":")[0] for r in baselines] == ["broker alone"] * 3 + [
+        "ClickHouse alone",
+        "community-pulse end to end (median of the batched runs)",
+    ]
+    assert all(float(r[3].replace(",", "")) > 0 for r in baselines)
     assert [(r[0], r[1]) for r in results] == [("500", "2,000"), ("1", "200")]
     assert all(float(r[4]) > 0 and float(r[8]) > 0 for r in results), (
         "latency and the worker's memory measured"
@@ -79,4 +96,7 @@ def test_bench_end_to_end_prints_batched_and_baseline_rows(kafka: KafkaSettings,
         left = [*admin.list_topics(), *(group["group_id"] for group in admin.list_groups())]
     finally:
         admin.close()
-    assert not [name for name in left if name.startswith("bench-e2e-")], "the runs' topics and groups removed"
+    assert not [n for n in left if n.startswith(("bench-e2e-", "bench-raw-"))], (
+        "the runs' topics and groups removed"
+    )
+    assert not list((tmp_path / "bench").glob("*.ndjson")), "the event files removed"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from pulse.bench.end_to_end import run_end_to_end
+from pulse.cli import main
 from pulse.errors import TopicError
 from pulse.local.local_pipeline import LocalPipeline
-from pulse.settings import Settings
 
 
 @pytest.mark.parametrize("cleanup_fails", [False, True])
@@ -27,8 +27,18 @@ def test_a_run_that_fails_to_start_leaves_no_event_file_behind(
 
     monkeypatch.setattr(LocalPipeline, "start", refuse_to_start)
     monkeypatch.setattr(LocalPipeline, "delete_topics_and_groups", delete)
-    with pytest.raises((RuntimeError, TopicError)):
-        run_end_to_end(
-            Settings(state_dir=tmp_path), batch_events=10, events=200, live_s=0, live_rate=1, partitions=1
-        )
+    args = [
+        "--state-dir",
+        str(tmp_path),
+        "bench",
+        "--events",
+        "1000",
+        "--single-events",
+        "100",
+        "--no-baselines",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code != 0
+    said = "the broker does not answer" if cleanup_fails else "no worker could start"
+    assert said in result.output or said in str(result.exception)
     assert not list((tmp_path / "bench").glob("e2e-*.ndjson"))
