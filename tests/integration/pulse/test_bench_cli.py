@@ -10,6 +10,7 @@ from pathlib import Path
 from kafka import KafkaAdminClient
 
 from schemas import KafkaSettings
+from schemas.wire import state_changelog_topic
 
 
 def test_bench_ingest_prints_batched_and_baseline_rows(kafka: KafkaSettings, tmp_path: Path) -> None:
@@ -65,7 +66,7 @@ def test_bench_end_to_end_prints_batched_and_baseline_rows(kafka: KafkaSettings,
         "comments",
         "reposts",
         "engagement",
-        "processor-state-changelog",
+        state_changelog_topic("processor"),  # the run's app id, its prefix removed
         "all",
     }
     assert float(records[-1][2]) > 0, "the records per input event of all topics"
