@@ -25,17 +25,26 @@ class IdempotentProducer(AIOKafkaProducer):
     def _settings_extra(self) -> Mapping[str, Any]:
         return {"acks": "all", "enable_idempotence": True}
 
+    async def partition_count(self, topic: str) -> int:
+        """The topic's partitions, from the producer's metadata (fetched once if it has none)."""
+        return len(await self._ensure_producer().partitions_for(topic))
+
     async def send_records(
-        self, topic: str, partition: int, records: list[tuple[bytes, bytes | None]]
+        self,
+        topic: str,
+        partition: int,
+        records: list[tuple[bytes, bytes | None]],
+        headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
         """Many records to one partition as few record batches: ~3 us a record against ~40 us through
-        `Topic.send`. Delivery is awaited by faust's flush before each offset commit, like any send."""
+        `Topic.send`. Delivery is awaited by faust's flush before each offset commit, like any send.
+        `headers`: the same for every record."""
         producer = self._ensure_producer()
         batch = producer.create_batch()
         for key, value in records:
-            while batch.append(timestamp=None, key=key, value=value) is None:
+            while batch.append(timestamp=None, key=key, value=value, headers=headers or []) is None:
                 if batch.record_count() == 0:
-                    raise ValueError(f"a state record of {len(value or b'')} bytes does not fit a batch")
+                    raise ValueError(f"a record of {len(value or b'')} bytes does not fit a batch")
                 await producer.send_batch(batch, topic, partition=partition)
                 batch = producer.create_batch()
         if batch.record_count():
