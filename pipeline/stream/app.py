@@ -80,6 +80,7 @@ def build_app(
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         consumer_auto_offset_reset="earliest",
+        consumer_group_instance_id=settings.group_instance_id,
         topic_disable_leader=True,
         web_enabled=False,
         producer_max_batch_size=1 << 20,  # state records of a message go out as one batch

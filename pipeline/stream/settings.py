@@ -14,6 +14,13 @@ class ProcessorSettings(BaseModel):
         pattern=r"^[A-Za-z0-9._-]{1,100}$",
         description="Consumer group of the workers and prefix of their changelog topics.",
     )
+    group_instance_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._-]{1,200}$",
+        description="a static member id, unique per worker and kept across its restarts: a worker that "
+        "restarts within the session timeout takes its partitions back at once, without a rebalance of the "
+        "group (unset: a new member each start, whose partitions wait for the old one's session to expire)",
+    )
     allowed_lateness_s: float = Field(default=120.0, ge=0, le=86_400)
     sla_default_s: float = Field(default=3_600.0, gt=0, le=30 * 86_400)
     sla_per_community_s: dict[str, float] = Field(default_factory=dict)

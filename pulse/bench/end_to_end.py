@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from pulse.errors import PulseError
 from pulse.local.child_process import cpu_seconds
 from pulse.local.local_pipeline import LocalPipeline, RunOptions
 from pulse.settings import Settings
-from pulse.topics import records_written
+from pulse.topics import OffsetReader, records_written
 from schemas import CanonicalEvent, validate
 from schemas.wire import state_changelog_topic
 
@@ -69,6 +70,24 @@ def python_speed_ms() -> float:
     return best * 1000
 
 
+def _kill_worker_at(pipeline: LocalPipeline, s: Settings, fractions: list[float]) -> None:
+    """SIGKILLs the first stream worker each time the workers' commits pass one of `fractions` of the
+    input's messages (all in Kafka by now); `pipeline.check()`, in every wait, starts it again."""
+    inputs = list(pipeline.topics.processor_inputs)
+    total = sum(records_written(s.kafka, inputs).values())
+    with OffsetReader(s.kafka) as reader:
+        for fraction in fractions:
+            while True:
+                pipeline.check()
+                left = sum(reader.lag(s.processor.app_id, inputs).values())
+                if total - left >= fraction * total:
+                    break
+                time.sleep(0.05)
+            if left == 0:
+                return
+            pipeline.workers[0].kill()
+
+
 def _comment(i: int, now_ms: int, community: str) -> CanonicalEvent:
     return validate(
         {"event_id": f"live-{community}-{i}", "type": "comment", "platform": "sim", "community_id": community,
@@ -98,10 +117,12 @@ def run_end_to_end(
     partitions: int,
     workers: int = 1,
     broker_pid: int | None = None,
+    kill_at: Sequence[float] = (),
 ) -> EndToEndResult:
     """Replays `file` (`events` valid events; the caller owns the file). `workers` stream workers share
     the partitions; `broker_pid`: the local broker's process, for its CPU share (None: a broker
-    elsewhere)."""
+    elsewhere). `kill_at`: fractions of the input's messages committed at which the first stream worker
+    is killed (SIGKILL, like a crash), to be started again as `pulse run` does."""
     run_id = f"bench-e2e-{int(time.time() * 1000)}-{batch_events}-"
     store = (settings.state_dir / "bench" / f"store-{run_id.rstrip('-')}").resolve()
     s = settings.model_copy(
@@ -139,6 +160,8 @@ def run_end_to_end(
         with file.open("rb") as lines, EventPublisher(s.kafka, s.publisher, pipeline.topics) as publisher:
             replay(lines, publisher, source=str(file))
         phases = {"read": time.perf_counter() - started}
+        if kill_at:
+            _kill_worker_at(pipeline, s, sorted(kill_at))
         pipeline.wait_processed(timeout_s=1800)
         phases["processed"] = time.perf_counter() - started
         pipeline.wait_loaded(timeout_s=1800)

@@ -41,6 +41,10 @@ from pulse.local.local_kafka import LocalKafka
                    "per-key costs).")  # fmt: skip
 @click.option("--baselines/--no-baselines", default=True, show_default=True,
               help="End to end: the broker alone and ClickHouse alone on the same file, same run.")  # fmt: skip
+@click.option("--kill-at", "kill_at", type=click.FloatRange(0.01, 0.99), multiple=True,
+              help="End to end: SIGKILL the stream worker when this fraction of the input is committed (repeat "
+                   "the option for several kills); it is started again, as pulse run does. Compare the time with "
+                   "a run without.")  # fmt: skip
 @click.option("--repeat", type=click.IntRange(1, 20), default=1, show_default=True,
               help="End to end: batched runs, a row each (these machines' speed drifts by a third within "
                    "minutes: compare medians).")  # fmt: skip
@@ -57,6 +61,7 @@ def bench(
     batch_events: int | None,
     shape: Shape,
     baselines: bool,
+    kill_at: tuple[float, ...],
     repeat: int,
 ) -> None:
     """Benchmarks on the real broker; they print tables, they assert nothing.
@@ -101,7 +106,8 @@ def bench(
         for batch, count in [*[(batched, events)] * repeat, (1, single_events)]:
             err_console.print(f"batch={batch}: {count:,} events through broker, worker and loader ...")
             r = run_end_to_end(
-                settings, batch, files[count], shapes[count].events, live_s, live_rate, partitions, workers, broker_pid
+                settings, batch, files[count], shapes[count].events, live_s, live_rate, partitions, workers, broker_pid,
+                kill_at if batch == batched else (),
             )  # fmt: skip
             results.append(r)
             cpu_us = sum(r.cpu_s.values()) / r.events * 1e6
@@ -126,6 +132,12 @@ def bench(
         for path in files.values():
             path.unlink(missing_ok=True)
     print_wide(table)
+    if kill_at:
+        console.print(
+            "the batched runs killed the stream worker (SIGKILL) with "
+            + ", ".join(f"{f:.0%}" for f in sorted(kill_at))
+            + " of the input committed, and started it again"
+        )
     for name in cpu_names:
         cpu_table.add_column(f"{name.removeprefix('the ')} CPU s")
     cpu_table.add_column("CPU us/event")

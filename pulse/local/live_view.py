@@ -97,7 +97,7 @@ class PipelineWatcher:
             snap.duplicates += stats.duplicate_events
             snap.rejected += stats.rejected_lines
         snap.alerts = dict(self._alerts)
-        inputs = [self.topics.likes, self.topics.comments, self.topics.reposts]
+        inputs = list(self.topics.processor_inputs)
         try:
             assert self._consumer is not None
             watched = [*inputs, self.topics.dead_letters]

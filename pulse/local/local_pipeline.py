@@ -77,7 +77,7 @@ class LocalPipeline:
         for i in range(self.options.workers):
             worker = WorkerProcess(
                 self.kafka, s.topics.prefix, s.topics.event_partitions, self.log_dir / f"worker-{i + 1}.log",
-                {"app_id": s.processor.app_id}, env,
+                {"app_id": s.processor.app_id, "group_instance_id": f"{s.processor.app_id}-worker-{i + 1}"}, env,
             )  # fmt: skip
             self.workers.append(worker)
             self.children.append(worker)
@@ -136,7 +136,7 @@ class LocalPipeline:
         )  # fmt: skip
 
     def wait_processed(self, timeout_s: float) -> None:
-        inputs = [self.topics.likes, self.topics.comments, self.topics.reposts]
+        inputs = list(self.topics.processor_inputs)
         wait_committed(self.kafka, self.app_id, inputs, timeout_s, "the stream workers", self.check)
 
     def finish_input(self, newest_event_ms: int, timeout_s: float) -> None:

@@ -43,7 +43,7 @@ class WorkerProcess(PulseChild):
 
     def wait_drained(self, timeout_s: float) -> None:
         """Until the group has committed every input message (outputs are flushed before each commit)."""
-        inputs = [self.topics.likes, self.topics.comments, self.topics.reposts]
+        inputs = list(self.topics.processor_inputs)
         try:
             wait_committed(self.kafka, self.app_id, inputs, timeout_s, "the worker", self.check_alive)
         except TopicError as exc:

@@ -21,7 +21,7 @@ WALL_MS = 1_900_000_000_000  # long after the simulated history: the stream is n
 def messages(events: int = 6_000) -> list[tuple[str, int, bytes]]:
     """The simulator's events as one partition's messages of up to 40 events, (topic, offset, value)."""
     sim = Simulator(SimulatorSettings(communities=3, events_per_sim_s=2.0, answer_median_s=400, seed=3))
-    offsets = dict.fromkeys((TOPICS.likes, TOPICS.comments, TOPICS.reposts, TOPICS.ticks), 0)
+    offsets = dict.fromkeys((*TOPICS.processor_inputs, TOPICS.ticks), 0)
     out = []
     by_topic: dict[str, list] = {}  # type: ignore[type-arg]
     for i, event in enumerate(sim.events(count=events)):
@@ -249,7 +249,7 @@ def test_windows_stay_open_while_an_input_topic_has_never_been_seen() -> None:
         processor.process(TOPICS.comments, 0, encode_message([comment]), WALL_MS)
         return next(w for w in processor.settle().windows if w.minute_ms == minute)
 
-    held = minute_value((TOPICS.likes, TOPICS.comments, TOPICS.reposts))
+    held = minute_value(TOPICS.processor_inputs)
     assert (held.likes, held.comments, held.unique_engagers) == (3, 1, 3), "u0 liked and commented: 3 people"
     closed = minute_value(())  # no topic to wait for: the tick closes the window, as before
     assert (closed.likes, closed.comments) == (3, 1)
