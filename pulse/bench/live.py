@@ -6,10 +6,12 @@ that this process serves and that notes when each alert arrives. For the probes,
 simulated events goes into Kafka (`background_rate` events/s, stamped with the wall clock), so the
 alert figures are taken on a pipeline that has work to do. In order:
 
-1. The receiver's throughput, with the pipeline running and processing what it receives:
-   `load_requests` VK comment callbacks (a viral post's) from `concurrency` clients, each answered only
-   once Kafka has its events; the same client then posts as many to a bare aiohttp handler
-   (`pulse.bench.webhook_load`) in its own process: what aiohttp itself allows here, in the same run.
+1. The receiver's throughput: `load_requests` VK comment callbacks (a viral post's) from `concurrency`
+   clients, each answered only once Kafka has its events, first with nothing but the receiver and the
+   broker running (a receiver deployed on its own machine), then the same client posts as many to a bare
+   aiohttp handler (`pulse.bench.webhook_load`) in its own process: what aiohttp itself allows here, in the
+   same run. Then, with the worker, loader and notifier started on the same cores and processing what it
+   receives, `load_requests` more through the receiver.
 2. Under the background load: probe comments through the receiver, one every `probe_every_s`, in a
    community whose SLA is `sla_s`: half never answered (their `unanswered_comment` is timed from the deadline the platform's own
    timestamp sets), a quarter answered late (their `resolved` is timed from the reply's POST), a quarter
@@ -42,6 +44,7 @@ from pulse.local.child_process import PulseChild
 from pulse.local.local_kafka import free_port
 from pulse.local.local_pipeline import LocalPipeline, RunOptions
 from pulse.settings import Settings
+from pulse.topics import ensure_topics
 
 PROBE_GROUP = 215000777
 LOAD_GROUP = 215000555
@@ -49,9 +52,10 @@ LOAD_GROUP = 215000555
 
 @dataclass(slots=True)
 class LiveBenchResult:
-    receiver: LoadResult
+    receiver: LoadResult  # in the running pipeline
     bare: LoadResult
     probe_answers: LoadResult
+    receiver_alone: LoadResult | None = None  # with nothing but the broker running
     unanswered_ms: list[float] = field(default_factory=list)  # receipt - deadline
     resolved_ms: list[float] = field(default_factory=list)  # receipt - the reply's POST
     missing: dict[str, int] = field(default_factory=dict)  # expected alerts that never came, by kind
@@ -172,27 +176,39 @@ def run_live_bench(
             "the bare handler", [str(bare_port)], {}, log_dir / "bare.log", module="pulse.bench.webhook_load"
         )
         try:
-            pipeline.start()
             receiver_url = f"http://127.0.0.1:{s.webhooks.port}"
-            uvloop.run(wait_until_up(f"{receiver_url}/healthz", 60, pipeline.check))
-            pipeline.wait_settled(timeout_s=180)
-            say(f"the receiver: {load_requests:,} VK callbacks, {concurrency} in flight ...")
             now_s = int(time.time())
             bodies = [
                 vk_comment(10_000_000 + i, 1 + i % 500, secret, now_s, group=LOAD_GROUP)
-                for i in range(load_requests)
+                for i in range(2 * load_requests)
             ]  # fmt: skip
-            cpu_before = _cpu(pipeline)
-            receiver = uvloop.run(post_all(f"{receiver_url}/webhooks/vk", bodies, concurrency))
-            load_cpu = {name: spent - cpu_before.get(name, 0.0) for name, spent in _cpu(pipeline).items()}
-            say(f"the receiver's counters: {uvloop.run(_get_json(f'{receiver_url}/stats'))}")
+            alone_bodies, bodies = bodies[:load_requests], bodies[load_requests:]
+            ensure_topics(s.kafka, s.topics.partitions(pipeline.topics), s.topics.replication_factor)
+            children = pipeline.plan()
+            receiver_child = next(c for c in children if c.args == ["webhooks"])
+            receiver_child.start()
+            uvloop.run(wait_until_up(f"{receiver_url}/healthz", 60, receiver_child.check_alive))
+            say(f"the receiver alone (nothing else running but the broker): {load_requests:,} VK callbacks, "
+                f"{concurrency} in flight ...")  # fmt: skip
+            alone = uvloop.run(post_all(f"{receiver_url}/webhooks/vk", alone_bodies, concurrency))
             say("the bare handler, same client ...")
             bare.start()
             uvloop.run(wait_until_up(f"http://127.0.0.1:{bare_port}/healthz", 30))
             bare_result = uvloop.run(
-                post_all(f"http://127.0.0.1:{bare_port}/webhooks/vk", bodies, concurrency)
+                post_all(f"http://127.0.0.1:{bare_port}/webhooks/vk", alone_bodies, concurrency)
             )
             bare.stop()
+            for child in children:
+                if child is not receiver_child:
+                    child.start()
+            pipeline.wait_settled(timeout_s=180)
+            pipeline.wait_processed(timeout_s=300)  # the first callbacks' comments are out of the way
+            say(f"the receiver in the pipeline (worker, loader, notifier on the same cores): {load_requests:,} "
+                "more ...")  # fmt: skip
+            cpu_before = _cpu(pipeline)
+            receiver = uvloop.run(post_all(f"{receiver_url}/webhooks/vk", bodies, concurrency))
+            load_cpu = {name: spent - cpu_before.get(name, 0.0) for name, spent in _cpu(pipeline).items()}
+            say(f"the receiver's counters: {uvloop.run(_get_json(f'{receiver_url}/stats'))}")
             pipeline.wait_processed(timeout_s=300)  # the callbacks' comments are out of the way
             with Background(s, background_rate) as background:
                 say(
@@ -202,6 +218,7 @@ def run_live_bench(
                     _probe(receiver_url, secret, recorder, probes, probe_every_s, sla_s, pipeline)
                 )
                 result.receiver, result.bare, result.load_cpu_s = receiver, bare_result, load_cpu
+                result.receiver_alone = alone
             if background.error is not None:
                 raise PulseError(f"the background load failed: {background.error}")
             result.background_events, result.background_s = background.sent, background.seconds
