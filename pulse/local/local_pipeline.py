@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
+from kafka.admin import MemberToRemove
 from kafka.errors import KafkaError
 
 from pipeline.warehouse.query_service import address_file
@@ -68,6 +69,10 @@ class LocalPipeline:
         env["PULSE_NOTIFY__START_FROM"] = "earliest"
         return env
 
+    def instance_id(self, worker: int) -> str:
+        """The static group member id of the `worker`-th stream worker (from 0), kept across its restarts."""
+        return f"{self.app_id}-worker-{worker + 1}"
+
     def plan(self) -> list[PulseChild]:
         """The run's children, not started yet: the stream workers, the loader, and as the options say
         the notifier and the webhook receiver."""
@@ -77,7 +82,7 @@ class LocalPipeline:
         for i in range(self.options.workers):
             worker = WorkerProcess(
                 self.kafka, s.topics.prefix, s.topics.event_partitions, self.log_dir / f"worker-{i + 1}.log",
-                {"app_id": s.processor.app_id, "group_instance_id": f"{s.processor.app_id}-worker-{i + 1}"}, env,
+                {"app_id": s.processor.app_id, "group_instance_id": self.instance_id(i)}, env,
             )  # fmt: skip
             self.workers.append(worker)
             self.children.append(worker)
@@ -196,6 +201,14 @@ class LocalPipeline:
             if doomed:
                 admin.delete_topics(doomed)
             groups = {self.app_id, self.sink_group} & {group["group_id"] for group in admin.list_groups()}
+            if self.app_id in groups and self.workers:
+                # Static members do not leave when they stop (that is what lets a restarted worker take its
+                # partitions back at once): they are removed here, or the group stays until their sessions
+                # expire and cannot be deleted.
+                admin.remove_group_members(
+                    self.app_id,
+                    [MemberToRemove(group_instance_id=self.instance_id(i)) for i in range(len(self.workers))],
+                )
             if groups:
                 admin.delete_groups(sorted(groups))
         except KafkaError as exc:
