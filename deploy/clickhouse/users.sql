@@ -8,10 +8,21 @@ CREATE USER IF NOT EXISTS pulse_writer IDENTIFIED WITH sha256_password BY 'chang
 GRANT SELECT, INSERT, CREATE TABLE, CREATE VIEW, ALTER TABLE, TRUNCATE ON pulse.* TO pulse_writer;
 GRANT CREATE DATABASE ON pulse.* TO pulse_writer;
 
--- Analysts and dashboards: read-only (readonly = 2 still lets clients set query settings, never data),
--- on the tables and views the docs describe, with bounded resources.
+-- Analysts and dashboards: read-only, on the tables and views the docs describe, with bounded resources.
+-- readonly = 2 lets clients (Grafana's plugin, `pulse query`) set query settings, never data or schema;
+-- the constraints keep the limits from being SET away: each limit may be lowered, never raised or turned
+-- off (0 means "no limit" in ClickHouse, hence MIN 1), and an overflow is an error, not a silent cut.
+-- Without grants for them (READ ON FILE, URL, S3, REMOTE ...) the analyst's table functions are refused.
+-- The same limits as `pulse query`'s own (PULSE_CLICKHOUSE__QUERY_*); keep those at or below these.
+CREATE SETTINGS PROFILE IF NOT EXISTS analyst_limits SETTINGS
+    readonly = 2,
+    max_execution_time = 60 MIN 1 MAX 60,
+    timeout_overflow_mode = 'throw' CONST,
+    max_memory_usage = 2000000000 MIN 1 MAX 2000000000,
+    max_result_rows = 1000000 MIN 1 MAX 1000000,
+    result_overflow_mode = 'throw' CONST;
 CREATE USER IF NOT EXISTS analyst IDENTIFIED WITH sha256_password BY 'change-me-analyst'
-    SETTINGS readonly = 2, max_execution_time = 60, max_memory_usage = 4000000000;
+    SETTINGS PROFILE 'analyst_limits';
 GRANT SELECT ON pulse.events TO analyst;
 GRANT SELECT ON pulse.engagement_minute TO analyst;
 GRANT SELECT ON pulse.comment_sla TO analyst;

@@ -25,6 +25,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, SecretStr
 
+from pipeline.warehouse import ClickHouseSettings
 from pulse.cli import main as pulse_cli
 from pulse.settings import Settings, load
 
@@ -365,6 +366,27 @@ def test_the_data_source_is_the_read_only_analyst() -> None:
     variable = re.fullmatch(r"\$\{(\w+)\}", source["secureJsonData"]["password"])
     assert variable, "Grafana expands ${NAME} from its environment"
     assert interpolated(SERVICES["grafana"]["environment"][variable[1]]) == "CLICKHOUSE_ANALYST_PASSWORD"
+
+
+def test_the_analysts_limits_cannot_be_set_away() -> None:
+    """Each of `pulse query`'s limits is a constraint of the analyst's profile: it may be lowered, never
+    raised or switched off (0 is "no limit"), and an overflow stays an error."""
+    assert re.search(r"CREATE USER IF NOT EXISTS analyst [^;]*SETTINGS PROFILE 'analyst_limits';", USERS_SQL)
+    profile = re.search(r"CREATE SETTINGS PROFILE IF NOT EXISTS analyst_limits SETTINGS([^;]*);", USERS_SQL)
+    assert profile, "the analyst's profile"
+    limits = {m[0]: (int(m[1]), int(m[2]), int(m[3]))
+              for m in re.findall(r"(\w+) = (\d+) MIN (\d+) MAX (\d+)", profile[1])}  # fmt: skip
+    defaults = ClickHouseSettings()
+    ours = {
+        "max_execution_time": defaults.query_timeout_s,
+        "max_memory_usage": defaults.query_max_memory_bytes,
+        "max_result_rows": defaults.query_max_rows,
+    }
+    for name, value in ours.items():
+        assert name in limits, f"{name} is not constrained"
+        assert limits[name][1] >= 1 and limits[name][0] == limits[name][2] == value, (name, limits[name])
+    for mode in ("timeout_overflow_mode", "result_overflow_mode"):
+        assert f"{mode} = 'throw' CONST" in profile[1]
 
 
 def dashboard_queries() -> list[str]:
