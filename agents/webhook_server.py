@@ -3,7 +3,10 @@
 Per request, in this order: size limit (413), authentication on the raw bytes or headers (401 missing,
 403 wrong), parsing and mapping (400 with the reason; nothing is sent), redelivery check, send and wait
 for Kafka's acknowledgement (503 if Kafka cannot be reached, so the platform retries; the delivery is
-then forgotten by the redelivery check so the retry goes through), answer. `/healthz` says the process
+then forgotten by the redelivery check so the retry goes through), answer. An event stamped further ahead
+of the wall clock than `max_clock_skew_s` is not sent: its canonical bytes go to the dead-letter topic
+with the reason (acknowledged before the answer), and the delivery counts as handled (a retry would not
+make it any earlier). `/healthz` says the process
 runs; `/readyz` says whether the last attempt to reach Kafka worked.
 
 kafka-python is synchronous, so sends run in a small thread pool; the producer is started lazily, so the
@@ -20,6 +23,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -32,9 +36,20 @@ from agents.errors import AgentError, KafkaUnavailable
 from agents.grouped_sends import GroupedSends
 from agents.platforms import Delivery, PayloadError, TelegramThreads, map_meta, map_telegram, map_vk
 from agents.recent import RecentIds
-from schemas import CanonicalEvent, InvalidEvent, parse_line
+from schemas import (
+    MAX_CLOCK_SKEW_S,
+    CanonicalEvent,
+    ClockLimit,
+    EventAhead,
+    InvalidEvent,
+    dead_letter_headers,
+    encode_event,
+    parse_line,
+)
 
 log = logging.getLogger(__name__)
+
+STAGE = "ingest-webhook"
 
 
 class VkSettings(BaseModel):
@@ -81,8 +96,10 @@ class Receiver:
         sender_factory: Callable[[], AsyncEventSender],
         *,
         clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        max_clock_skew_s: float = MAX_CLOCK_SKEW_S,
     ) -> None:
         self.settings = settings
+        self.max_clock_skew_s = max_clock_skew_s
         self.stats: Counter[str] = Counter()
         self.kafka_ready = False
         self.sender_factory = sender_factory
@@ -100,22 +117,46 @@ class Receiver:
 
     async def deliver(self, platform: str, deliveries: Sequence[Delivery]) -> web.Response:
         """Sends the deliveries not seen before; 200 once Kafka acknowledged, 503 if it could not."""
+        published = await self._publish(platform, deliveries)
+        return _unavailable() if published is None else web.Response(text="ok")
+
+    async def _publish(self, platform: str, deliveries: Sequence[Delivery]) -> _Published | None:
+        """Sends the deliveries not seen before (their events stamped too far ahead to the dead-letter
+        topic instead); what was sent, or None if Kafka did not acknowledge it all."""
         fresh = [d for d in deliveries if not self._recent.seen(d.delivery_id)]
         self.stats[f"{platform}.duplicates"] += len(deliveries) - len(fresh)
-        events = [e for d in fresh for e in d.events]
-        if events:
-            try:
-                await asyncio.wait_for(self._sends.send(events), self.settings.ack_timeout_s)
-            except (AgentError, TimeoutError) as exc:
-                for d in fresh:
-                    self._recent.forget(d.delivery_id)
-                self.stats[f"{platform}.unavailable"] += 1
-                log.warning(
-                    "Kafka unavailable, answering 503", extra={"platform": platform, "error": str(exc)[:200]}
+        limit = ClockLimit.of(self._clock_ms(), self.max_clock_skew_s)
+        published = _Published()
+        for event in (e for d in fresh for e in d.events):
+            refused = limit.refusal(event)
+            if refused is None:
+                published.events.append(event)
+            else:
+                published.ahead.append((event, refused))
+        try:
+            if published.ahead:
+                await asyncio.wait_for(
+                    self._dead_letter(platform, published.ahead), self.settings.ack_timeout_s
                 )
-                return web.json_response({"error": "event store unavailable, retry later"}, status=503)
-        self.stats[f"{platform}.accepted"] += len(events)
-        return web.Response(text="ok")
+            if published.events:
+                await asyncio.wait_for(self._sends.send(published.events), self.settings.ack_timeout_s)
+        except (AgentError, TimeoutError) as exc:
+            for d in fresh:
+                self._recent.forget(d.delivery_id)
+            self.stats[f"{platform}.unavailable"] += 1
+            log.warning(
+                "Kafka unavailable, answering 503", extra={"platform": platform, "error": str(exc)[:200]}
+            )
+            return None
+        self.stats[f"{platform}.accepted"] += len(published.events)
+        self.stats[f"{platform}.ahead_of_clock"] += len(published.ahead)
+        return published
+
+    async def _dead_letter(self, platform: str, ahead: list[tuple[CanonicalEvent, EventAhead]]) -> None:
+        sender = await self._started_sender()
+        for event, refused in ahead:
+            headers = dead_letter_headers(STAGE, refused.code, refused.reason, f"webhook:{platform}")
+            await sender.dead_letter(encode_event(event), headers, key=event.post_key.encode())
 
     async def _send(self, events: list[CanonicalEvent]) -> None:
         sender = await self._started_sender()
@@ -252,10 +293,13 @@ class Receiver:
             )
         if not events:
             return web.json_response({"error": "no events in the body"}, status=400)
-        response = await self.deliver("events", [Delivery(f"event:{e.event_id}", (e,)) for e in events])
-        if response.status == 200:
-            return web.json_response({"received": len(events)})
-        return response
+        published = await self._publish("events", [Delivery(f"event:{e.event_id}", (e,)) for e in events])
+        if published is None:
+            return _unavailable()
+        answer: dict[str, Any] = {"received": len(published.events)}
+        if published.ahead:
+            answer["dead_lettered"] = [refused.reason for _, refused in published.ahead]
+        return web.json_response(answer)
 
     def _mapped(self, platform: str, mapper: Callable[[], Any]) -> Any:
         try:
@@ -323,6 +367,16 @@ def _body_limit(limit: int) -> Any:
 
 class _BadBody(Exception):
     pass
+
+
+@dataclass(slots=True)
+class _Published:
+    events: list[CanonicalEvent] = field(default_factory=list)  # sent
+    ahead: list[tuple[CanonicalEvent, EventAhead]] = field(default_factory=list)  # dead-lettered
+
+
+def _unavailable() -> web.Response:
+    return web.json_response({"error": "event store unavailable, retry later"}, status=503)
 
 
 async def _json_body(request: web.Request) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -22,7 +23,7 @@ from pulse.commands.support import Context, console, fail_cleanly, human_duratio
 from pulse.local.local_kafka import LocalKafka
 from pulse.settings import Settings, shown
 from pulse.topics import describe_topics, ensure_topics
-from schemas import InvalidEvent, parse_line
+from schemas import ClockLimit, InvalidEvent, parse_line
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -176,14 +177,19 @@ def validate(obj: Context, file: IO[bytes]) -> None:
     """Check a canonical NDJSON file (or - for stdin) against the event contract.
 
     Prints one line per rejected event naming the line, the field and the problem; exit code 1 if any
-    line was rejected.
+    line was rejected. An event stamped more than PULSE_MAX_CLOCK_SKEW_S (300 s) ahead of this machine's
+    clock is rejected too, as the pipeline would.
     """
+    limit = ClockLimit.of(time.time_ns() // 1_000_000, obj.settings().max_clock_skew_s)
     good = bad = 0
     for line_no, raw in enumerate(file, start=1):
         if not raw.strip():
             continue
         try:
-            parse_line(raw.rstrip(b"\r\n"), line_no=line_no)
+            event = parse_line(raw.rstrip(b"\r\n"), line_no=line_no)
+            refused = limit.refusal(event)
+            if refused is not None:
+                raise refused.at_line(line_no)
             good += 1
         except InvalidEvent as exc:
             bad += 1

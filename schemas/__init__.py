@@ -3,9 +3,16 @@ its wire format on Kafka, and the ClickHouse DDL. It imports neither `agents` no
 
 from schemas.connection import KafkaSettings
 from schemas.ddl import Migration, migrations
-from schemas.errors import InvalidEvent, SchemaError
+from schemas.errors import EventAhead, InvalidEvent, SchemaError
 from schemas.event import AGE_BANDS, COMMENT_TYPES, GENDERS, CanonicalEvent, EventType, parse_ts
-from schemas.validation import encode_event, encode_events, parse_line, validate
+from schemas.validation import (
+    MAX_CLOCK_SKEW_S,
+    ClockLimit,
+    encode_event,
+    encode_events,
+    parse_line,
+    validate,
+)
 from schemas.wire import (
     CANONICAL_HEADER,
     CANONICAL_HEADERS,
@@ -32,7 +39,10 @@ __all__ = [
     "DLQ_SOURCE",
     "DLQ_STAGE",
     "GENDERS",
+    "MAX_CLOCK_SKEW_S",
     "CanonicalEvent",
+    "ClockLimit",
+    "EventAhead",
     "EventType",
     "InvalidEvent",
     "KafkaSettings",

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from schemas.errors import InvalidEvent
 from schemas.event import CanonicalEvent, EventType
-from schemas.validation import encode_events, parse_line, parse_lines
+from schemas.validation import ClockLimit, encode_events, parse_line, parse_lines
+
+_TS = attrgetter("ts")  # an event's time in epoch milliseconds, without the property call
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,29 +82,38 @@ class Rejected:
     error: InvalidEvent
 
 
-def decode_message(value: bytes) -> Iterator[CanonicalEvent | Rejected]:
-    """Yields each line of a message value as an event, or as `Rejected` with the reason; never raises
-    for bad content, so one bad line cannot hide its good neighbours."""
+def decode_message(value: bytes, limit: ClockLimit | None = None) -> Iterator[CanonicalEvent | Rejected]:
+    """Yields each line of a message value as an event, or as `Rejected` with the reason (an event time
+    after `limit` is one); never raises for bad content, so one bad line cannot hide its good neighbours."""
     for line_no, raw in enumerate(value.split(b"\n"), start=1):
         if not raw.strip():
             continue
         try:
-            yield parse_line(raw)
+            event = parse_line(raw)
         except InvalidEvent as exc:
             yield Rejected(line_no, raw, exc.at_line(line_no))
+            continue
+        refused = limit.refusal(event) if limit is not None else None
+        yield event if refused is None else Rejected(line_no, raw, refused.at_line(line_no))
 
 
-def decode_events(value: bytes) -> tuple[list[CanonicalEvent], list[Rejected]]:
-    """A message's valid events in order, and its rejected lines. One compiled pass over the whole value
-    when every line is valid (the usual case, and several times cheaper per event); line by line, to
-    keep the good lines and say why the others are bad, when one is not."""
+def decode_events(
+    value: bytes, limit: ClockLimit | None = None
+) -> tuple[list[CanonicalEvent], list[Rejected]]:
+    """A message's valid events in order, and its rejected lines (with `limit`, those stamped after it
+    too). One compiled pass over the whole value when every line is valid (the usual case, and several
+    times cheaper per event); line by line, to keep the good lines and say why the others are bad, when
+    one is not."""
     try:
-        return parse_lines(value), []
+        events = parse_lines(value)
     except InvalidEvent:
         pass
-    events: list[CanonicalEvent] = []
+    else:
+        if limit is None or not events or max(map(_TS, events)) <= limit.latest_ms:
+            return events, []
+    events = []
     rejected: list[Rejected] = []
-    for item in decode_message(value):
+    for item in decode_message(value, limit):
         if isinstance(item, Rejected):
             rejected.append(item)
         else:

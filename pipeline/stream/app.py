@@ -37,7 +37,7 @@ from pipeline.stream.faust_fixes import (
 )
 from pipeline.stream.partition import Effects, PartitionProcessor
 from pipeline.stream.settings import ProcessorSettings
-from schemas import KafkaSettings, Topics, dead_letter_headers
+from schemas import MAX_CLOCK_SKEW_S, KafkaSettings, Topics, dead_letter_headers
 from schemas.outputs import encode_output_messages, encode_outputs
 from schemas.wire import SOURCE_TS_HEADER, read_tick, record_source
 
@@ -63,8 +63,10 @@ def build_app(
     partitions: int,
     replication_factor: int,
     wall_clock: Callable[[], int] = wall_clock_ms,
+    max_clock_skew_s: float = MAX_CLOCK_SKEW_S,
 ) -> faust.App:
-    """The processors' faust app; run it with `run_worker`. Input topics must have `partitions` partitions."""
+    """The processors' faust app; run it with `run_worker`. Input topics must have `partitions` partitions.
+    Events stamped more than `max_clock_skew_s` ahead of `wall_clock` are dead-lettered."""
     app = PulseApp(
         settings.app_id,
         broker=[f"kafka://{server}" for server in kafka.bootstrap_servers.split(",")],
@@ -101,7 +103,7 @@ def build_app(
     metrics = app.topic(topics.metrics, partitions=partitions, **raw)
     alerts = app.topic(topics.alerts, **raw)
     dead_letters = app.topic(topics.dead_letters, **raw)
-    rules = settings.rules()
+    rules = settings.rules(max_clock_skew_s)
     producer = app.producer
     assert isinstance(producer, IdempotentProducer)
     processors: dict[int, PartitionProcessor] = {}
@@ -130,7 +132,7 @@ def build_app(
             await dead_letters.send(
                 key=message.key,
                 value=rejected.raw,
-                headers=dead_letter_headers("processor", "invalid_event", str(rejected.error), source),
+                headers=dead_letter_headers("processor", rejected.error.code, str(rejected.error), source),
             )
         # State goes straight to the changelog partition of its input partition, and into the table's
         # local store for a later restore. (Table.__setitem__ would route each write through faust's
@@ -160,7 +162,7 @@ def build_app(
                 processor = processors.get(message.partition)
                 if processor is None:
                     processor = PartitionProcessor(message.partition, rules)
-                    restored = processor.restore(state.items(), inputs)
+                    restored = processor.restore(state.items(), inputs, wall_clock())
                     processors[message.partition] = processor
                     log.info("partition %d: resumed with %d state entries", message.partition, restored)
                 if message.topic == topics.ticks:

@@ -47,6 +47,7 @@ def process(obj: Context, app_id: str | None, sla_s: float | None, lateness_s: f
     app = build_app(
         settings.processor, settings.kafka, topics,
         partitions=partitions, replication_factor=settings.topics.replication_factor,
+        max_clock_skew_s=settings.max_clock_skew_s,
     )  # fmt: skip
     err_console.print(
         f"processor {settings.processor.app_id}: {partitions} partitions from {settings.kafka.bootstrap_servers}"

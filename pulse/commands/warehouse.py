@@ -71,7 +71,7 @@ def sink(obj: Context, dsn: str | None, batch_rows: int | None) -> None:
     if applied:
         err_console.print(f"applied DDL {', '.join(f'{v:04d}' for v in applied)}")
     client = SerializedClient(raw)
-    routes = [Route(spec, sources) for spec, sources in sink_routes(topics)]
+    routes = [Route(spec, sources) for spec, sources in sink_routes(topics, settings.max_clock_skew_s)]
     # The group coordinator's warnings (session expired, member unknown, rejoin failed) belong in the
     # loader's log: a loader whose commits were refused for minutes under load logged nothing to say why.
     logging.getLogger("kafka.coordinator").setLevel(logging.WARNING)

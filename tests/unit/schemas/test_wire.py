@@ -76,3 +76,22 @@ def test_outputs_are_cut_into_messages_under_a_size_between_lines() -> None:
     assert encode_output_messages(windows[:3], 10) == [encode_outputs([w]) for w in windows[:3]], (
         "a line alone"
     )
+
+
+def test_an_event_stamped_beyond_the_clock_limit_is_rejected_naming_ts() -> None:
+    from schemas import ClockLimit, EventAhead, decode_events
+
+    now = 1_795_000_000_000
+    limit = ClockLimit.of(now, 300)
+    in_time = [validate(wire("like", event_id=f"e{i}", ts=now + 300_000 * i)) for i in range(2)]  # 0, +5 min
+    ahead = validate(wire("like", event_id="late-night", ts=now + 300_001))
+    assert decode_events(encode_message(in_time), limit) == (in_time, []), "the compiled pass, all in time"
+    events, rejected = decode_events(encode_message([in_time[0], ahead, in_time[1]]), limit)
+    assert events == in_time
+    (refused,) = rejected
+    assert refused.line == 2 and refused.raw == encode_event(ahead)
+    assert isinstance(refused.error, EventAhead) and refused.error.code == "ts_ahead_of_clock"
+    assert str(refused.error).startswith(
+        "line 2: field 'ts': 2026-11-18T11:11:40.001Z is 300.001 s ahead of the wall clock"
+    )
+    assert decode_events(encode_message([ahead]))[1] == [], "without a limit the contract alone judges"
