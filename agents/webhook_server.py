@@ -42,6 +42,7 @@ from schemas import (
     ClockLimit,
     EventAhead,
     InvalidEvent,
+    Secret,
     dead_letter_headers,
     encode_event,
     parse_line,
@@ -50,10 +51,11 @@ from schemas import (
 log = logging.getLogger(__name__)
 
 STAGE = "ingest-webhook"
+READ_TIMEOUT = web.AppKey("read_timeout_s", float)
 
 
 class VkSettings(BaseModel):
-    secret: SecretStr
+    secret: Secret
     confirmations: dict[str, str] = Field(default_factory=dict, description="group id -> confirmation string")
     admin_ids: list[str] = Field(
         default_factory=list, description="admins' personal accounts answering for the community"
@@ -61,15 +63,15 @@ class VkSettings(BaseModel):
 
 
 class TelegramSettings(BaseModel):
-    secret_token: SecretStr
+    secret_token: Secret
     channels_by_group: dict[str, str] = Field(
         default_factory=dict, description="discussion group id -> channel id"
     )
 
 
 class MetaSettings(BaseModel):
-    app_secret: SecretStr
-    verify_token: SecretStr
+    app_secret: Secret
+    verify_token: Secret
 
 
 class WebhookSettings(BaseModel):
@@ -81,10 +83,17 @@ class WebhookSettings(BaseModel):
     dedup_ttl_s: float = Field(default=86_400.0, gt=0, le=30 * 86_400)
     dedup_max_ids: int = Field(default=1_000_000, ge=1, le=100_000_000)
     ack_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    read_timeout_s: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="a request's headers must arrive within this after the connection opened (or the last "
+        "answer on it: idle connections close then), its body within this after its headers (408)",
+    )
     vk: VkSettings | None = None
     telegram: TelegramSettings | None = None
     meta: MetaSettings | None = None
-    bearer_token: SecretStr | None = Field(default=None, description="for the generic NDJSON endpoint")
+    bearer_token: Secret | None = Field(default=None, description="for the generic NDJSON endpoint")
 
 
 class Receiver:
@@ -209,7 +218,7 @@ class Receiver:
             return _not_configured("vk")
         body = await _json_body(request)
         secret = body.get("secret") if isinstance(body, dict) else None
-        if not isinstance(secret, str) or not hmac.compare_digest(secret, vk.secret.get_secret_value()):
+        if not isinstance(secret, str) or not _same(secret, vk.secret):
             return self._refuse("vk", 403 if secret else 401, "wrong or missing secret")
         if body.get("type") == "confirmation":
             answer = vk.confirmations.get(str(body.get("group_id")))
@@ -233,7 +242,7 @@ class Receiver:
         token = request.headers.get("X-Telegram-Bot-Api-Secret-Token")
         if token is None:
             return self._refuse("telegram", 401, "missing X-Telegram-Bot-Api-Secret-Token")
-        if not hmac.compare_digest(token.encode(), tg.secret_token.get_secret_value().encode()):
+        if not _same(token, tg.secret_token):
             return self._refuse("telegram", 403, "wrong secret token")
         body = await _json_body(request)
         delivery = self._mapped("telegram", lambda: map_telegram(body, tg.channels_by_group, self._threads))
@@ -251,7 +260,7 @@ class Receiver:
                 return _not_configured(platform)
             if request.method == "GET":
                 return _meta_handshake(request, meta)
-            raw = await request.read()
+            raw = await _read(request)
             header = request.headers.get("X-Hub-Signature-256")
             if header is None:
                 return self._refuse(platform, 401, "missing X-Hub-Signature-256")
@@ -259,7 +268,7 @@ class Receiver:
                 "sha256="
                 + hmac.new(meta.app_secret.get_secret_value().encode(), raw, hashlib.sha256).hexdigest()
             )
-            if not hmac.compare_digest(header.encode(), expected.encode()):
+            if not _same(header, SecretStr(expected)):
                 return self._refuse(platform, 403, "signature does not match the body")
             body = _parse(raw)
             deliveries = self._mapped(platform, lambda: map_meta(body, platform))
@@ -276,9 +285,9 @@ class Receiver:
         given = request.headers.get("Authorization", "")
         if not given.startswith("Bearer "):
             return self._refuse("events", 401, "missing bearer token")
-        if not hmac.compare_digest(given.removeprefix("Bearer ").encode(), token.get_secret_value().encode()):
+        if not _same(given.removeprefix("Bearer "), token):
             return self._refuse("events", 403, "wrong bearer token")
-        raw = await request.read()
+        raw = await _read(request)
         events, reasons = [], []
         for line_no, line in enumerate(raw.split(b"\n"), start=1):
             if line.strip():
@@ -318,6 +327,7 @@ def build_app(receiver: Receiver) -> web.Application:
         client_max_size=receiver.settings.max_body_bytes,
         middlewares=[_body_limit(receiver.settings.max_body_bytes)],
     )
+    app[READ_TIMEOUT] = receiver.settings.read_timeout_s
     app.router.add_post("/webhooks/vk", receiver.vk)
     app.router.add_post("/webhooks/telegram", receiver.telegram)
     for platform in ("facebook", "instagram"):
@@ -332,9 +342,12 @@ def build_app(receiver: Receiver) -> web.Application:
 async def serve(receiver: Receiver, should_stop: Callable[[], bool]) -> None:
     """Runs the receiver until `should_stop()`; in-flight requests finish before it returns."""
     # No access log: the counters at /stats say what came in, and a line per request costs CPU at 5k/s.
+    # aiohttp closes a connection that sends no whole request within its keep-alive timeout, the first
+    # request included: a sender trickling its headers holds a connection no longer than a read timeout.
     runner = web.AppRunner(
-        build_app(receiver), shutdown_timeout=receiver.settings.ack_timeout_s + 5, access_log=None
-    )
+        build_app(receiver), shutdown_timeout=receiver.settings.ack_timeout_s + 5, access_log=None,
+        keepalive_timeout=receiver.settings.read_timeout_s,
+    )  # fmt: skip
     await runner.setup()
     site = web.TCPSite(runner, receiver.settings.host, receiver.settings.port)
     await site.start()
@@ -361,11 +374,17 @@ def _body_limit(limit: int) -> Any:
             return web.json_response({"error": f"body larger than {limit} bytes"}, status=413)
         except _BadBody as exc:
             return web.json_response({"error": str(exc)}, status=400)
+        except _SlowBody as exc:
+            return web.json_response({"error": str(exc)}, status=408)
 
     return middleware
 
 
 class _BadBody(Exception):
+    pass
+
+
+class _SlowBody(Exception):
     pass
 
 
@@ -380,7 +399,24 @@ def _unavailable() -> web.Response:
 
 
 async def _json_body(request: web.Request) -> Any:
-    return _parse(await request.read())
+    return _parse(await _read(request))
+
+
+async def _read(request: web.Request) -> bytes:
+    """The body, if it arrives within the read timeout (a sender that stops sending holds nothing long)."""
+    timeout_s: float = request.app[READ_TIMEOUT]
+    try:
+        return await asyncio.wait_for(request.read(), timeout_s)
+    except TimeoutError:
+        raise _SlowBody(f"the body did not arrive within {timeout_s:g} s") from None
+
+
+def _same(given: str, expected: SecretStr) -> bool:
+    """Constant-time comparison of a credential the sender gave (any text: non-ASCII included, which
+    `hmac.compare_digest` refuses in a str) with ours."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.get_secret_value().encode("utf-8", "surrogatepass")
+    )
 
 
 def _parse(raw: bytes) -> Any:

@@ -1,7 +1,7 @@
 """The contract between the ingest agents and the stream processors: the canonical event, its validator,
 its wire format on Kafka, and the ClickHouse DDL. It imports neither `agents` nor `pipeline`."""
 
-from schemas.connection import KafkaSettings
+from schemas.connection import MIN_SECRET_CHARS, KafkaSettings, Secret
 from schemas.ddl import Migration, migrations
 from schemas.errors import EventAhead, InvalidEvent, SchemaError
 from schemas.event import AGE_BANDS, COMMENT_TYPES, GENDERS, CanonicalEvent, EventType, parse_ts
@@ -40,6 +40,7 @@ __all__ = [
     "DLQ_STAGE",
     "GENDERS",
     "MAX_CLOCK_SKEW_S",
+    "MIN_SECRET_CHARS",
     "CanonicalEvent",
     "ClockLimit",
     "EventAhead",
@@ -49,6 +50,7 @@ __all__ = [
     "Migration",
     "Rejected",
     "SchemaError",
+    "Secret",
     "Topics",
     "dead_letter_headers",
     "decode_events",

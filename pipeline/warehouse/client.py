@@ -16,10 +16,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field
 
 from pipeline.errors import MigrationError, StoreLocked, WarehouseError
-from schemas import migrations
+from schemas import Secret, migrations
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class ClickHouseSettings(BaseModel):
     dsn: str = ""
     database: str = Field(default="pulse", pattern=_DATABASE.pattern)
     username: str | None = None
-    password: SecretStr | None = None
+    password: Secret | None = None
     connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
     ca_cert: str | None = Field(default=None, description="server mode over https: CA bundle to verify it")
     verify_tls: bool = True

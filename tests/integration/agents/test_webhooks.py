@@ -30,7 +30,7 @@ from tests import webhook_payloads as p
 from tests.events import wire
 from tests.kafka_reading import read_all
 
-TOKEN = "generic-token"
+TOKEN = "generic-token-0123456789"
 
 
 def settings() -> WebhookSettings:
