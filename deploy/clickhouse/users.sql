@@ -1,10 +1,14 @@
 -- Users for a ClickHouse server (server mode only; the embedded engine has no access control).
--- Run once as an administrator after `pulse migrate`, with the passwords replaced, e.g.:
---   clickhouse-client --multiquery < deploy/clickhouse/users.sql
+-- Run once as an administrator, e.g. `clickhouse-client --config-file admin.xml --multiquery < users.sql`
+-- (docker-compose.yml's init script does it on the first start). The users are created locked: the hash
+-- below has no known password, so nobody logs in until their password is set, e.g. (the init script
+-- does it from the environment, sending only the password's SHA-256):
+--   ALTER USER pulse_writer IDENTIFIED WITH sha256_hash BY '<hex SHA-256 of the password>'
 -- The database name below is the default `pulse` (PULSE_CLICKHOUSE__DATABASE); change it if yours differs.
 
 -- The loader (`pulse sink`): inserts into the pipeline's tables and applies the DDL.
-CREATE USER IF NOT EXISTS pulse_writer IDENTIFIED WITH sha256_password BY 'change-me-writer';
+CREATE USER IF NOT EXISTS pulse_writer
+    IDENTIFIED WITH sha256_hash BY '0000000000000000000000000000000000000000000000000000000000000000';
 GRANT SELECT, INSERT, CREATE TABLE, CREATE VIEW, ALTER TABLE, TRUNCATE ON pulse.* TO pulse_writer;
 GRANT CREATE DATABASE ON pulse.* TO pulse_writer;
 
@@ -21,7 +25,8 @@ CREATE SETTINGS PROFILE IF NOT EXISTS analyst_limits SETTINGS
     max_memory_usage = 2000000000 MIN 1 MAX 2000000000,
     max_result_rows = 1000000 MIN 1 MAX 1000000,
     result_overflow_mode = 'throw' CONST;
-CREATE USER IF NOT EXISTS analyst IDENTIFIED WITH sha256_password BY 'change-me-analyst'
+CREATE USER IF NOT EXISTS analyst
+    IDENTIFIED WITH sha256_hash BY '0000000000000000000000000000000000000000000000000000000000000000'
     SETTINGS PROFILE 'analyst_limits';
 GRANT SELECT ON pulse.events TO analyst;
 GRANT SELECT ON pulse.engagement_minute TO analyst;
