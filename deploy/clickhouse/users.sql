@@ -9,7 +9,7 @@
 -- The loader (`pulse sink`): inserts into the pipeline's tables and applies the DDL.
 CREATE USER IF NOT EXISTS pulse_writer
     IDENTIFIED WITH sha256_hash BY '0000000000000000000000000000000000000000000000000000000000000000';
-GRANT SELECT, INSERT, CREATE TABLE, CREATE VIEW, ALTER TABLE, TRUNCATE ON pulse.* TO pulse_writer;
+GRANT SELECT, INSERT, CREATE TABLE, CREATE VIEW, DROP VIEW, ALTER TABLE, ALTER DELETE, TRUNCATE ON pulse.* TO pulse_writer;
 GRANT CREATE DATABASE ON pulse.* TO pulse_writer;
 
 -- Analysts and dashboards: read-only, on the tables and views the docs describe, with bounded resources.
