@@ -113,6 +113,7 @@ def kafka_up(obj: Context, port: int | None, controller_port: int | None, partit
         settings.topics.partitions(settings.topics.names),
         settings.topics.replication_factor,
         settings.topics.retention_bytes,
+        settings.topics.retention_ms(settings.topics.names),
     )
     if created:
         console.print(f"created topics: {', '.join(created)}")
@@ -165,6 +166,7 @@ def topics_command(obj: Context, partitions: int | None) -> None:
         settings.topics.partitions(settings.topics.names),
         settings.topics.replication_factor,
         settings.topics.retention_bytes,
+        settings.topics.retention_ms(settings.topics.names),
     )
     console.print(f"created: {', '.join(created)}" if created else "all topics already exist")
     _print_topics(settings)

@@ -2,7 +2,9 @@
 
 A message value is one or more canonical events as NDJSON (one JSON object per line, `\\n`-separated, a
 trailing newline allowed). Every event of a message belongs to the same partition; a message holding one
-post's events carries that post's key. The record timestamp is the event time of the first event. Batching
+post's events carries that post's key. Producers stamp a record with the event time of its first event;
+the topics that `pulse topics` creates restamp it with the broker's append time (their time retention
+counts from arrival). Batching
 several events per message is what makes the stream processors fast: faust pays ~45 us per message
 whatever it carries.
 """

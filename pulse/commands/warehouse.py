@@ -64,7 +64,7 @@ def sink(obj: Context, dsn: str | None, batch_rows: int | None) -> None:
     topics = settings.topics.names
     ensure_topics(
         settings.kafka, settings.topics.partitions(topics), settings.topics.replication_factor,
-        settings.topics.retention_bytes,
+        settings.topics.retention_bytes, settings.topics.retention_ms(topics),
     )  # fmt: skip
     raw = connect(settings.clickhouse)
     applied = apply_migrations(raw)
