@@ -14,6 +14,7 @@ from rich.table import Table
 from pipeline.warehouse import apply_migrations, connect
 from pulse import logs
 from pulse.commands import bench as bench_commands
+from pulse.commands import erase as erase_commands
 from pulse.commands import ingest as ingest_commands
 from pulse.commands import notify as notify_commands
 from pulse.commands import process as process_commands
@@ -244,6 +245,7 @@ for _command in [
     notify_commands.notify,
     run_commands.run,
     *warehouse_commands.COMMANDS,
+    *erase_commands.COMMANDS,
     bench_commands.bench,
 ]:
     main.add_command(_command)

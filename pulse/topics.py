@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from pydantic import BaseModel, Field
@@ -358,3 +358,35 @@ def _admin(kafka: KafkaSettings) -> KafkaAdminClient:
         return KafkaAdminClient(**kafka.client_config())
     except (KafkaError, OSError) as exc:
         raise TopicError(f"cannot reach Kafka at {kafka.bootstrap_servers}: {exc}") from exc
+
+
+def send_to_every_partition(kafka: KafkaSettings, topic: str, value: bytes) -> dict[int, int]:
+    """Sends `value` to each partition of `topic`, each delivery awaited; partition -> its offset."""
+    producer = KafkaProducer(**kafka.client_config(), acks="all")
+    try:
+        partitions = sorted(producer.partitions_for(topic) or ())
+        if not partitions:
+            raise TopicError(f"topic {topic!r} does not exist on {kafka.bootstrap_servers}")
+        sent = {p: producer.send(topic, value=value, partition=p) for p in partitions}
+        return {p: future.get(timeout=kafka.request_timeout_ms / 1000).offset for p, future in sent.items()}
+    except KafkaError as exc:
+        raise TopicError(f"cannot send to {topic} on {kafka.bootstrap_servers}: {exc}") from exc
+    finally:
+        producer.close()
+
+
+def wait_committed_past(
+    kafka: KafkaSettings, group: str, topic: str, offsets: Mapping[int, int], timeout_s: float
+) -> set[int]:
+    """Until `group` has committed past `offsets` (partition -> offset) of `topic`, or `timeout_s`; the
+    partitions it has committed past."""
+    wanted = [TopicPartition(topic, p) for p in offsets]
+    deadline = time.monotonic() + timeout_s
+    done: set[int] = set()
+    with OffsetReader(kafka) as reader:
+        while True:
+            committed = reader.committed(group, wanted)
+            done = {tp.partition for tp, offset in committed.items() if offset > offsets[tp.partition]}
+            if len(done) == len(offsets) or time.monotonic() >= deadline:
+                return done
+            time.sleep(WAIT_POLL_S)

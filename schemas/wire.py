@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
+import msgspec
+
 from schemas.errors import InvalidEvent
 from schemas.event import CanonicalEvent, EventType
 from schemas.validation import ClockLimit, encode_events, parse_line, parse_lines
@@ -170,8 +172,37 @@ DEFAULT_LEDGER_TOPIC = "notify-deliveries"  # the notifier's record of what it p
 
 
 # The stream processors' internal beat on the ticks topic. A tick's value is empty (a beat of the wall
-# clock) or the newest event time of a bounded input, in epoch milliseconds as ASCII digits, sent to every
-# partition once the input is all in Kafka (`pulse run --replay --exit-when-done`).
+# clock), the newest event time of a bounded input, in epoch milliseconds as ASCII digits, sent to every
+# partition once the input is all in Kafka (`pulse run --replay --exit-when-done`), or an erasure:
+# `erase:` and a JSON object naming a platform and a user id, sent to every partition by `pulse erase`.
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """A tick asking every partition's processor to forget one person (`pulse erase`)."""
+
+    platform: str
+    user_id: str
+
+
+_ERASE = b"erase:"
+
+
+def erasure_tick(platform: str, user_id: str) -> bytes:
+    """The value of a tick that asks a partition's processor to forget (`platform`, `user_id`)."""
+    return _ERASE + msgspec.json.encode({"platform": platform, "user_id": user_id})
+
+
+def read_erasure(value: bytes | None) -> Erasure | None:
+    """The person an erasure tick names; None for any other tick. Raises ValueError for an erasure tick
+    that names nobody."""
+    if not value or not value.startswith(_ERASE):
+        return None
+    try:
+        named = msgspec.json.decode(value[len(_ERASE) :], type=dict[str, str])
+        return Erasure(named["platform"], named["user_id"])
+    except (msgspec.DecodeError, msgspec.ValidationError, KeyError) as exc:
+        raise ValueError(f"an erasure tick that names nobody: {value[:80]!r}") from exc
 
 
 def end_of_input_tick(event_ms: int) -> bytes:

@@ -39,7 +39,7 @@ from pipeline.stream.partition import Effects, PartitionProcessor
 from pipeline.stream.settings import ProcessorSettings
 from schemas import MAX_CLOCK_SKEW_S, KafkaSettings, Topics, dead_letter_headers
 from schemas.outputs import encode_output_messages, encode_outputs
-from schemas.wire import SOURCE_TS_HEADER, read_tick, record_source
+from schemas.wire import SOURCE_TS_HEADER, Erasure, read_erasure, read_tick, record_source
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,10 @@ __all__ = ["PulseWorker", "build_app", "run_worker", "wall_clock_ms"]
 # An output message at most: well under the producer's request size and the broker's message size (1 MiB
 # each). A batch of 64 backlog messages touched windows worth 1.4 MB (seen: the agent crashed on the send).
 OUTPUT_MESSAGE_BYTES = 512 * 1024
-STALL_CHECK_INTERVAL_S = 2.0  # how often partitions are checked for fetched messages lost on the way
+STALL_CHECK_INTERVAL_S = 2.0
+CHANGELOG_MAX_COMPACTION_LAG_MS = (
+    86_400_000  # how often partitions are checked for fetched messages lost on the way
+)
 
 
 def wall_clock_ms() -> int:
@@ -88,7 +91,12 @@ def build_app(
         key_serializer="raw",  # the table's changelog: our own msgpack bytes
         value_serializer="raw",
     )
-    state = app.Table("state", partitions=partitions, key_type=bytes, value_type=bytes)
+    # Compacted, and compacted within a day of a value being replaced: `pulse erase` saves a person's
+    # windows and clocks again without them, and only compaction removes the older values from the log.
+    state = app.Table(
+        "state", partitions=partitions, key_type=bytes, value_type=bytes,
+        extra_topic_configs={"max.compaction.lag.ms": str(CHANGELOG_MAX_COMPACTION_LAG_MS)},
+    )  # fmt: skip
     raw: dict[str, Any] = {
         "key_type": bytes,
         "value_type": bytes,
@@ -165,7 +173,11 @@ def build_app(
                     restored = processor.restore(state.items(), inputs, wall_clock())
                     processors[message.partition] = processor
                     log.info("partition %d: resumed with %d state entries", message.partition, restored)
-                if message.topic == topics.ticks:
+                if message.topic == topics.ticks and (erasure := _erasure(message.value)) is not None:
+                    effects = processor.erase(
+                        message.topic, message.offset, erasure.platform, erasure.user_id
+                    )
+                elif message.topic == topics.ticks:
                     end_of_input = _end_of_input(message.value)
                     effects = processor.tick(
                         message.topic, message.offset, wall_clock(), end_of_input, inputs
@@ -208,6 +220,14 @@ def build_app(
         )  # fmt: skip
 
     return app
+
+
+def _erasure(value: bytes | None) -> Erasure | None:
+    try:
+        return read_erasure(value)
+    except ValueError:
+        log.warning("ignoring an erasure tick that names nobody: %r", (value or b"")[:80])
+        return None
 
 
 def _end_of_input(value: bytes | None) -> int | None:

@@ -191,6 +191,19 @@ class PartitionProcessor:
         )
         return effects
 
+    def erase(self, topic: str, offset: int, platform: str, user_id: str) -> Effects:
+        """An erasure tick: forgets the person in the windows and the response clocks; the changed state
+        goes out with the batch's `settle()` (a dropped clock as a tombstone)."""
+        effects = Effects()
+        self._resume(topic, offset, effects)
+        windows = self.engagement.forget_person(platform, user_id)
+        clocks = self.sla.forget_author(platform, user_id)
+        log.info(
+            "partition %d: erased %s:%s from %d windows (saved again) and %d response clocks",
+            self.partition, platform, user_id, windows, clocks,
+        )  # fmt: skip
+        return effects
+
     def _forget_clocks_ahead(self, latest_ms: int) -> None:
         c = self._counters
         ahead = {topic for topic, ms in c.max_event_ms_by_topic.items() if ms > latest_ms}

@@ -95,3 +95,17 @@ def test_an_event_stamped_beyond_the_clock_limit_is_rejected_naming_ts() -> None
         "line 2: field 'ts': 2026-11-18T11:11:40.001Z is 300.001 s ahead of the wall clock"
     )
     assert decode_events(encode_message([ahead]))[1] == [], "without a limit the contract alone judges"
+
+
+def test_an_erasure_tick_names_its_person_and_no_other_tick_does() -> None:
+    import pytest
+
+    from schemas.wire import Erasure, end_of_input_tick, erasure_tick, read_erasure, read_tick
+
+    tick = erasure_tick("vk", 'id:with "quotes" and ünicode')
+    assert read_erasure(tick) == Erasure("vk", 'id:with "quotes" and ünicode')
+    assert read_erasure(b"") is None and read_erasure(end_of_input_tick(5)) is None
+    with pytest.raises(ValueError, match="names nobody"):
+        read_erasure(b"erase:{}")
+    with pytest.raises(ValueError):
+        read_tick(tick)  # an erasure is never taken for an end-of-input time

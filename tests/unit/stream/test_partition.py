@@ -305,3 +305,43 @@ def test_a_saved_clock_ahead_of_the_wall_clock_is_forgotten_on_restore() -> None
     effects = restored.process(TOPICS.comments, 1, encode_message([later]), wall + 2_000)
     assert effects.alerts == [] and restored.sla_clock.max_event_ms == wall + 1_000
     assert sum(w.comments for w in restored.settle().windows if w.minute_ms <= wall + 1_000) >= 1
+
+
+def test_an_erasure_leaves_no_trace_of_the_person_in_the_saved_state() -> None:
+    """Windows open and closed, a response clock of their comment, an event id that names them: after the
+    erasure tick, the state written (a changelog, compacted: the last value per key) holds nothing of
+    them, and the other people's state is as it was."""
+    from schemas import CanonicalEvent
+
+    person, other = "person-to-erase", "someone-else"
+    minute = 1_795_000_020_000 - 1_795_000_020_000 % 60_000
+    old = [
+        CanonicalEvent(f"vk:old{i}", "like", "vk", "g1", "p1", u, minute)
+        for i, u in enumerate((person, other))
+    ]
+    later = minute + 10 * 60_000  # the old minute closes
+    fresh = [
+        CanonicalEvent(f"tg:1:7:reaction:{person}:{later}", "like", "vk", "g1", "p1", person, later),
+        CanonicalEvent("vk-new-other", "like", "vk", "g1", "p1", other, later),
+    ]
+    comments = [CanonicalEvent(f"vk:c{i}", "comment", "vk", "g1", "p1", u, later, comment_id=f"m{i}",
+                               text=f"hello from {u}") for i, u in enumerate((person, other))]  # fmt: skip
+    processor = PartitionProcessor(0, RULES)
+    changelog: dict[bytes, bytes | None] = {}
+    processor.process(TOPICS.likes, 0, encode_message(old), WALL_MS)
+    processor.process(TOPICS.likes, 1, encode_message(fresh), WALL_MS)
+    processor.process(TOPICS.comments, 0, encode_message(comments), WALL_MS)
+    processor.tick(TOPICS.ticks, 0, WALL_MS, input_topics=(TOPICS.likes,))  # closes the old minute
+    changelog.update(processor.settle().state)
+    assert any(person.encode() in (v or b"") for v in changelog.values()), "the person is in the state"
+    before_other = {
+        k: v for k, v in changelog.items() if v and other.encode() in v and person.encode() not in v
+    }
+
+    processor.erase(TOPICS.ticks, 1, "vk", person)
+    changelog.update(processor.settle().state)
+    assert not any(person.encode() in (v or b"") for v in changelog.values()), "no trace left"
+    assert all(changelog[k] == v for k, v in before_other.items()), "the others' state as it was"
+    restored = PartitionProcessor(0, RULES)
+    restored.restore((k, v) for k, v in changelog.items() if v is not None)
+    assert restored.sla.waiting == 1, "the other person's comment still waits for its answer"
