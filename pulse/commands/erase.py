@@ -9,6 +9,7 @@ from pipeline.warehouse import apply_migrations, connect
 from pipeline.warehouse.erasure import erase_person
 from pulse.commands.support import Context, Duration, console, err_console, fail_cleanly
 from pulse.topics import send_to_every_partition, wait_committed_past
+from schemas.event import MAX_ID_CHARS, PLATFORM
 from schemas.wire import erasure_tick
 
 
@@ -40,6 +41,13 @@ def erase(obj: Context, platform: str, user_id: str, dsn: str | None, wait_s: fl
     run it again then. With the embedded store, stop `pulse sink` first: one process opens the store, and
     the loader's query port only reads.
     """
+    if not PLATFORM.fullmatch(platform):
+        raise click.BadParameter("a platform name as the events carry it, like 'vk'", param_hint="--platform")
+    if not 0 < len(user_id) <= MAX_ID_CHARS or not user_id.isprintable() or user_id != user_id.strip():
+        raise click.BadParameter(
+            f"an id as the events carry it: 1 to {MAX_ID_CHARS} printable characters, no blanks around",
+            param_hint="--user-id",
+        )
     settings = obj.settings(clickhouse={"dsn": dsn} if dsn else None)
     topics = settings.topics.names
     # The workers first: once they have forgotten the person, nothing they emit names them again.
