@@ -9,13 +9,16 @@ FROM python:3.11.17-slim-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 
+# Every package comes from requirements/*.lock, checked against its hashes: the versions the tests ran with.
 WORKDIR /src
+COPY requirements requirements
+RUN pip install --require-hashes -r requirements/build.lock
 COPY pyproject.toml README.md ./
 COPY schemas schemas
 COPY agents agents
 COPY pipeline pipeline
 COPY pulse pulse
-RUN pip wheel --no-deps --wheel-dir /wheels .
+RUN pip wheel --no-deps --no-build-isolation --wheel-dir /wheels .
 
 
 FROM python:3.11.17-slim-bookworm
@@ -27,7 +30,9 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PULSE_STATE_DIR=/var/lib/pulse/state
 
 COPY --from=build /wheels /wheels
-RUN pip install /wheels/*.whl \
+COPY --from=build /src/requirements/runtime.lock /wheels/runtime.lock
+RUN pip install --require-hashes -r /wheels/runtime.lock \
+    && pip install --no-deps /wheels/*.whl \
     && rm -rf /wheels \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/pulse --shell /usr/sbin/nologin pulse \
     && mkdir -p /var/lib/pulse/state \

@@ -7,8 +7,14 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 JARS   := deploy/kafka/target/libs/.collected
+# Every dependency pinned with its hashes (runtime, tests, build): what CI tests is what `make` installs.
+LOCK   := requirements/dev.lock
+# The tool that writes the lock files (`make lock`), pinned, in a virtual environment of its own.
+UV     := uv==0.13.9
+TOOLS  := .lock-tools
+COMPILE = $(TOOLS)/bin/uv pip compile --quiet --generate-hashes --universal --python-version 3.11
 
-.PHONY: help venv jars system-deps browser test test-unit test-integration lint demo clean
+.PHONY: help venv jars system-deps browser test test-unit test-integration lint demo clean lock
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -27,13 +33,22 @@ browser:  ## Chromium, headless, for the dashboard's browser tests (apt-get, whe
 	  else echo "Chromium is needed by the dashboard's browser tests: install it (e.g. apt-get install chromium)"; exit 1; fi; \
 	fi
 
-$(BIN)/.installed: pyproject.toml
+# The locked packages first, every one checked against its hashes (a package missing from the lock is an
+# error, not a download), then the project itself without dependencies and without a build environment
+# of its own (setuptools and wheel come from the lock too).
+$(BIN)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
-venv: $(BIN)/.installed  ## Virtual environment with the project and its test tools
+venv: $(BIN)/.installed  ## Virtual environment with the locked packages, the project and its test tools
+
+lock:  ## Pin every dependency again (the newest pyproject.toml allows), with hashes, in requirements/*.lock
+	test -x $(TOOLS)/bin/uv || ($(PYTHON) -m venv $(TOOLS) && $(TOOLS)/bin/pip install -q '$(UV)')
+	$(COMPILE) pyproject.toml requirements/build.in --extra test -o $(LOCK)
+	$(COMPILE) pyproject.toml --constraint $(LOCK) -o requirements/runtime.lock
+	$(COMPILE) requirements/build.in --constraint $(LOCK) -o requirements/build.lock
 
 $(JARS): deploy/kafka/pom.xml | system-deps
 	mvn -q -B -f deploy/kafka/pom.xml package

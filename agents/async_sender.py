@@ -99,6 +99,17 @@ class AsyncEventSender:
         self.events += len(events)
         self.messages += len(sent)
 
+    async def dead_letter(
+        self, value: bytes, headers: list[tuple[str, bytes]], key: bytes | None = None
+    ) -> None:
+        """Sends `value` to the dead-letter topic and returns once Kafka acknowledged it (record time: now)."""
+        producer = self._require()
+        try:
+            delivery = await producer.send(self.topics.dead_letters, value=value, key=key, headers=headers)
+            await delivery
+        except (KafkaError, OSError) as exc:
+            raise KafkaUnavailable(f"Kafka did not acknowledge the dead letter: {exc}") from exc
+
     async def _count_partitions(self, topic: str) -> int:
         try:
             found = await self._require().partitions_for(topic)

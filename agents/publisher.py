@@ -32,7 +32,17 @@ from kafka.partitioner.default import murmur2
 from pydantic import BaseModel, Field
 
 from agents.errors import DeliveryFailed, KafkaUnavailable
-from schemas import CANONICAL_HEADERS, CanonicalEvent, EventType, KafkaSettings, Topics, encode_events
+from schemas import (
+    CANONICAL_HEADERS,
+    CanonicalEvent,
+    ClockLimit,
+    EventType,
+    KafkaSettings,
+    Topics,
+    dead_letter_headers,
+    encode_event,
+    encode_events,
+)
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +244,19 @@ class EventPublisher:
             raise KafkaUnavailable(f"Kafka did not acknowledge the events: {exc}") from exc
         self.stats.events += len(events)
         self.stats.messages += len(futures)
+
+    def publish_in_time(self, event: CanonicalEvent, limit: ClockLimit, *, stage: str, source: str) -> bool:
+        """Buffers `event`, unless it is stamped after `limit` (the wall clock plus the allowed skew): then
+        its canonical bytes go to the dead-letter topic with the reason, and the answer is False."""
+        refused = limit.refusal(event)
+        if refused is None:
+            self.publish(event)
+            return True
+        self.dead_letter(
+            encode_event(event), dead_letter_headers(stage, refused.code, refused.reason, source),
+            key=event.post_key.encode(),
+        )  # fmt: skip
+        return False
 
     def dead_letter(self, value: bytes, headers: list[tuple[str, bytes]], key: bytes | None = None) -> None:
         """Sends the original bytes to the dead-letter topic; its delivery is checked by the next flush."""

@@ -4,7 +4,8 @@ The input is read in blocks of about `BLOCK_BYTES`, and a block whose lines are 
 compiled pass (`parse_lines`), which is the usual case. A block holding a bad line is taken line by line:
 each line judged on its own, a bad line sent to the dead-letter topic with its line number and reason,
 its good neighbours published. A line whose `event_id` was already sent in this replay is skipped.
-Nothing stops the good lines around a bad one.
+Nothing stops the good lines around a bad one. An event stamped further ahead of the wall clock than the
+allowed skew is a bad line too (`schemas.ClockLimit`): a block holding one is taken line by line.
 """
 
 from __future__ import annotations
@@ -13,9 +14,17 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
+from operator import attrgetter
 
 from agents.publisher import EventPublisher
-from schemas import CanonicalEvent, InvalidEvent, dead_letter_headers, parse_line
+from schemas import (
+    MAX_CLOCK_SKEW_S,
+    CanonicalEvent,
+    ClockLimit,
+    InvalidEvent,
+    dead_letter_headers,
+    parse_line,
+)
 from schemas.validation import parse_lines
 
 STAGE = "ingest-replay"
@@ -39,6 +48,11 @@ class ReplayReport:
 
 BLOCK_BYTES = 256 * 1024  # read at once from a file; about 1,300 events of 200 bytes
 BLOCK_LINES = 1_024  # taken at once from a source that is not a file
+_TS = attrgetter("ts")  # an event's time in epoch milliseconds, without the property call
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def replay(
@@ -49,8 +63,11 @@ def replay(
     max_remembered_ids: int = 5_000_000,
     on_progress: Callable[[ReplayReport], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    max_clock_skew_s: float = MAX_CLOCK_SKEW_S,
+    clock_ms: Callable[[], int] = wall_clock_ms,
 ) -> ReplayReport:
-    """Sends every valid line, dead-letters every invalid one, and flushes before returning.
+    """Sends every valid line, dead-letters every invalid one (and every event stamped more than
+    `max_clock_skew_s` ahead of `clock_ms()`), and flushes before returning.
 
     `max_remembered_ids` bounds the memory spent on duplicate detection; past it, the oldest ids are
     forgotten (the stream processors deduplicate again on `event_id`).
@@ -64,10 +81,15 @@ def replay(
     for block in _blocks(lines):
         data = b"\n".join(block)  # lines may come with their newlines or without: blank lines are skipped
         bytes_read += len(data) - len(block) + 1
+        limit = ClockLimit.of(clock_ms(), max_clock_skew_s)
         try:
-            events = parse_lines(data)
-        except InvalidEvent:  # which line, and why: judged one by one
-            events = _line_by_line(block, line_no, publisher, source, report)
+            parsed: list[CanonicalEvent] | None = parse_lines(data)
+        except InvalidEvent:
+            parsed = None
+        if parsed is None or (parsed and max(map(_TS, parsed)) > limit.latest_ms):
+            events = _line_by_line(block, line_no, publisher, source, report, limit)  # which, and why
+        else:
+            events = parsed
         line_no += len(block)
         for event in events:
             event_id = event.event_id
@@ -113,7 +135,12 @@ def _blocks(lines: Iterable[bytes]) -> Iterator[list[bytes]]:
 
 
 def _line_by_line(
-    block: list[bytes], lines_before: int, publisher: EventPublisher, source: str, report: ReplayReport
+    block: list[bytes],
+    lines_before: int,
+    publisher: EventPublisher,
+    source: str,
+    report: ReplayReport,
+    limit: ClockLimit,
 ) -> list[CanonicalEvent]:
     """The block's valid events, in order; its invalid lines dead-lettered and counted in `report`."""
     events = []
@@ -122,11 +149,13 @@ def _line_by_line(
         if not line:
             continue
         try:
-            events.append(parse_line(line))
+            event = parse_line(line)
+            refused = limit.refusal(event)
+            if refused is not None:
+                raise refused
+            events.append(event)
         except InvalidEvent as exc:
             report.rejected += 1
             reason = exc.at_line(line_no).reason
-            publisher.dead_letter(
-                line, dead_letter_headers(STAGE, "invalid_event", reason, f"{source}:{line_no}")
-            )
+            publisher.dead_letter(line, dead_letter_headers(STAGE, exc.code, reason, f"{source}:{line_no}"))
     return events

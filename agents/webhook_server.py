@@ -3,7 +3,10 @@
 Per request, in this order: size limit (413), authentication on the raw bytes or headers (401 missing,
 403 wrong), parsing and mapping (400 with the reason; nothing is sent), redelivery check, send and wait
 for Kafka's acknowledgement (503 if Kafka cannot be reached, so the platform retries; the delivery is
-then forgotten by the redelivery check so the retry goes through), answer. `/healthz` says the process
+then forgotten by the redelivery check so the retry goes through), answer. An event stamped further ahead
+of the wall clock than `max_clock_skew_s` is not sent: its canonical bytes go to the dead-letter topic
+with the reason (acknowledged before the answer), and the delivery counts as handled (a retry would not
+make it any earlier). `/healthz` says the process
 runs; `/readyz` says whether the last attempt to reach Kafka worked.
 
 kafka-python is synchronous, so sends run in a small thread pool; the producer is started lazily, so the
@@ -20,6 +23,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -32,13 +36,26 @@ from agents.errors import AgentError, KafkaUnavailable
 from agents.grouped_sends import GroupedSends
 from agents.platforms import Delivery, PayloadError, TelegramThreads, map_meta, map_telegram, map_vk
 from agents.recent import RecentIds
-from schemas import CanonicalEvent, InvalidEvent, parse_line
+from schemas import (
+    MAX_CLOCK_SKEW_S,
+    CanonicalEvent,
+    ClockLimit,
+    EventAhead,
+    InvalidEvent,
+    Secret,
+    dead_letter_headers,
+    encode_event,
+    parse_line,
+)
 
 log = logging.getLogger(__name__)
 
+STAGE = "ingest-webhook"
+READ_TIMEOUT = web.AppKey("read_timeout_s", float)
+
 
 class VkSettings(BaseModel):
-    secret: SecretStr
+    secret: Secret
     confirmations: dict[str, str] = Field(default_factory=dict, description="group id -> confirmation string")
     admin_ids: list[str] = Field(
         default_factory=list, description="admins' personal accounts answering for the community"
@@ -46,15 +63,15 @@ class VkSettings(BaseModel):
 
 
 class TelegramSettings(BaseModel):
-    secret_token: SecretStr
+    secret_token: Secret
     channels_by_group: dict[str, str] = Field(
         default_factory=dict, description="discussion group id -> channel id"
     )
 
 
 class MetaSettings(BaseModel):
-    app_secret: SecretStr
-    verify_token: SecretStr
+    app_secret: Secret
+    verify_token: Secret
 
 
 class WebhookSettings(BaseModel):
@@ -66,10 +83,17 @@ class WebhookSettings(BaseModel):
     dedup_ttl_s: float = Field(default=86_400.0, gt=0, le=30 * 86_400)
     dedup_max_ids: int = Field(default=1_000_000, ge=1, le=100_000_000)
     ack_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    read_timeout_s: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="a request's headers must arrive within this after the connection opened (or the last "
+        "answer on it: idle connections close then), its body within this after its headers (408)",
+    )
     vk: VkSettings | None = None
     telegram: TelegramSettings | None = None
     meta: MetaSettings | None = None
-    bearer_token: SecretStr | None = Field(default=None, description="for the generic NDJSON endpoint")
+    bearer_token: Secret | None = Field(default=None, description="for the generic NDJSON endpoint")
 
 
 class Receiver:
@@ -81,8 +105,10 @@ class Receiver:
         sender_factory: Callable[[], AsyncEventSender],
         *,
         clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        max_clock_skew_s: float = MAX_CLOCK_SKEW_S,
     ) -> None:
         self.settings = settings
+        self.max_clock_skew_s = max_clock_skew_s
         self.stats: Counter[str] = Counter()
         self.kafka_ready = False
         self.sender_factory = sender_factory
@@ -100,22 +126,46 @@ class Receiver:
 
     async def deliver(self, platform: str, deliveries: Sequence[Delivery]) -> web.Response:
         """Sends the deliveries not seen before; 200 once Kafka acknowledged, 503 if it could not."""
+        published = await self._publish(platform, deliveries)
+        return _unavailable() if published is None else web.Response(text="ok")
+
+    async def _publish(self, platform: str, deliveries: Sequence[Delivery]) -> _Published | None:
+        """Sends the deliveries not seen before (their events stamped too far ahead to the dead-letter
+        topic instead); what was sent, or None if Kafka did not acknowledge it all."""
         fresh = [d for d in deliveries if not self._recent.seen(d.delivery_id)]
         self.stats[f"{platform}.duplicates"] += len(deliveries) - len(fresh)
-        events = [e for d in fresh for e in d.events]
-        if events:
-            try:
-                await asyncio.wait_for(self._sends.send(events), self.settings.ack_timeout_s)
-            except (AgentError, TimeoutError) as exc:
-                for d in fresh:
-                    self._recent.forget(d.delivery_id)
-                self.stats[f"{platform}.unavailable"] += 1
-                log.warning(
-                    "Kafka unavailable, answering 503", extra={"platform": platform, "error": str(exc)[:200]}
+        limit = ClockLimit.of(self._clock_ms(), self.max_clock_skew_s)
+        published = _Published()
+        for event in (e for d in fresh for e in d.events):
+            refused = limit.refusal(event)
+            if refused is None:
+                published.events.append(event)
+            else:
+                published.ahead.append((event, refused))
+        try:
+            if published.ahead:
+                await asyncio.wait_for(
+                    self._dead_letter(platform, published.ahead), self.settings.ack_timeout_s
                 )
-                return web.json_response({"error": "event store unavailable, retry later"}, status=503)
-        self.stats[f"{platform}.accepted"] += len(events)
-        return web.Response(text="ok")
+            if published.events:
+                await asyncio.wait_for(self._sends.send(published.events), self.settings.ack_timeout_s)
+        except (AgentError, TimeoutError) as exc:
+            for d in fresh:
+                self._recent.forget(d.delivery_id)
+            self.stats[f"{platform}.unavailable"] += 1
+            log.warning(
+                "Kafka unavailable, answering 503", extra={"platform": platform, "error": str(exc)[:200]}
+            )
+            return None
+        self.stats[f"{platform}.accepted"] += len(published.events)
+        self.stats[f"{platform}.ahead_of_clock"] += len(published.ahead)
+        return published
+
+    async def _dead_letter(self, platform: str, ahead: list[tuple[CanonicalEvent, EventAhead]]) -> None:
+        sender = await self._started_sender()
+        for event, refused in ahead:
+            headers = dead_letter_headers(STAGE, refused.code, refused.reason, f"webhook:{platform}")
+            await sender.dead_letter(encode_event(event), headers, key=event.post_key.encode())
 
     async def _send(self, events: list[CanonicalEvent]) -> None:
         sender = await self._started_sender()
@@ -168,7 +218,7 @@ class Receiver:
             return _not_configured("vk")
         body = await _json_body(request)
         secret = body.get("secret") if isinstance(body, dict) else None
-        if not isinstance(secret, str) or not hmac.compare_digest(secret, vk.secret.get_secret_value()):
+        if not isinstance(secret, str) or not _same(secret, vk.secret):
             return self._refuse("vk", 403 if secret else 401, "wrong or missing secret")
         if body.get("type") == "confirmation":
             answer = vk.confirmations.get(str(body.get("group_id")))
@@ -192,7 +242,7 @@ class Receiver:
         token = request.headers.get("X-Telegram-Bot-Api-Secret-Token")
         if token is None:
             return self._refuse("telegram", 401, "missing X-Telegram-Bot-Api-Secret-Token")
-        if not hmac.compare_digest(token.encode(), tg.secret_token.get_secret_value().encode()):
+        if not _same(token, tg.secret_token):
             return self._refuse("telegram", 403, "wrong secret token")
         body = await _json_body(request)
         delivery = self._mapped("telegram", lambda: map_telegram(body, tg.channels_by_group, self._threads))
@@ -210,7 +260,7 @@ class Receiver:
                 return _not_configured(platform)
             if request.method == "GET":
                 return _meta_handshake(request, meta)
-            raw = await request.read()
+            raw = await _read(request)
             header = request.headers.get("X-Hub-Signature-256")
             if header is None:
                 return self._refuse(platform, 401, "missing X-Hub-Signature-256")
@@ -218,7 +268,7 @@ class Receiver:
                 "sha256="
                 + hmac.new(meta.app_secret.get_secret_value().encode(), raw, hashlib.sha256).hexdigest()
             )
-            if not hmac.compare_digest(header.encode(), expected.encode()):
+            if not _same(header, SecretStr(expected)):
                 return self._refuse(platform, 403, "signature does not match the body")
             body = _parse(raw)
             deliveries = self._mapped(platform, lambda: map_meta(body, platform))
@@ -235,9 +285,9 @@ class Receiver:
         given = request.headers.get("Authorization", "")
         if not given.startswith("Bearer "):
             return self._refuse("events", 401, "missing bearer token")
-        if not hmac.compare_digest(given.removeprefix("Bearer ").encode(), token.get_secret_value().encode()):
+        if not _same(given.removeprefix("Bearer "), token):
             return self._refuse("events", 403, "wrong bearer token")
-        raw = await request.read()
+        raw = await _read(request)
         events, reasons = [], []
         for line_no, line in enumerate(raw.split(b"\n"), start=1):
             if line.strip():
@@ -252,10 +302,13 @@ class Receiver:
             )
         if not events:
             return web.json_response({"error": "no events in the body"}, status=400)
-        response = await self.deliver("events", [Delivery(f"event:{e.event_id}", (e,)) for e in events])
-        if response.status == 200:
-            return web.json_response({"received": len(events)})
-        return response
+        published = await self._publish("events", [Delivery(f"event:{e.event_id}", (e,)) for e in events])
+        if published is None:
+            return _unavailable()
+        answer: dict[str, Any] = {"received": len(published.events)}
+        if published.ahead:
+            answer["dead_lettered"] = [refused.reason for _, refused in published.ahead]
+        return web.json_response(answer)
 
     def _mapped(self, platform: str, mapper: Callable[[], Any]) -> Any:
         try:
@@ -274,6 +327,7 @@ def build_app(receiver: Receiver) -> web.Application:
         client_max_size=receiver.settings.max_body_bytes,
         middlewares=[_body_limit(receiver.settings.max_body_bytes)],
     )
+    app[READ_TIMEOUT] = receiver.settings.read_timeout_s
     app.router.add_post("/webhooks/vk", receiver.vk)
     app.router.add_post("/webhooks/telegram", receiver.telegram)
     for platform in ("facebook", "instagram"):
@@ -288,9 +342,12 @@ def build_app(receiver: Receiver) -> web.Application:
 async def serve(receiver: Receiver, should_stop: Callable[[], bool]) -> None:
     """Runs the receiver until `should_stop()`; in-flight requests finish before it returns."""
     # No access log: the counters at /stats say what came in, and a line per request costs CPU at 5k/s.
+    # aiohttp closes a connection that sends no whole request within its keep-alive timeout, the first
+    # request included: a sender trickling its headers holds a connection no longer than a read timeout.
     runner = web.AppRunner(
-        build_app(receiver), shutdown_timeout=receiver.settings.ack_timeout_s + 5, access_log=None
-    )
+        build_app(receiver), shutdown_timeout=receiver.settings.ack_timeout_s + 5, access_log=None,
+        keepalive_timeout=receiver.settings.read_timeout_s,
+    )  # fmt: skip
     await runner.setup()
     site = web.TCPSite(runner, receiver.settings.host, receiver.settings.port)
     await site.start()
@@ -317,6 +374,8 @@ def _body_limit(limit: int) -> Any:
             return web.json_response({"error": f"body larger than {limit} bytes"}, status=413)
         except _BadBody as exc:
             return web.json_response({"error": str(exc)}, status=400)
+        except _SlowBody as exc:
+            return web.json_response({"error": str(exc)}, status=408)
 
     return middleware
 
@@ -325,8 +384,39 @@ class _BadBody(Exception):
     pass
 
 
+class _SlowBody(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class _Published:
+    events: list[CanonicalEvent] = field(default_factory=list)  # sent
+    ahead: list[tuple[CanonicalEvent, EventAhead]] = field(default_factory=list)  # dead-lettered
+
+
+def _unavailable() -> web.Response:
+    return web.json_response({"error": "event store unavailable, retry later"}, status=503)
+
+
 async def _json_body(request: web.Request) -> Any:
-    return _parse(await request.read())
+    return _parse(await _read(request))
+
+
+async def _read(request: web.Request) -> bytes:
+    """The body, if it arrives within the read timeout (a sender that stops sending holds nothing long)."""
+    timeout_s: float = request.app[READ_TIMEOUT]
+    try:
+        return await asyncio.wait_for(request.read(), timeout_s)
+    except TimeoutError:
+        raise _SlowBody(f"the body did not arrive within {timeout_s:g} s") from None
+
+
+def _same(given: str, expected: SecretStr) -> bool:
+    """Constant-time comparison of a credential the sender gave (any text: non-ASCII included, which
+    `hmac.compare_digest` refuses in a str) with ours."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.get_secret_value().encode("utf-8", "surrogatepass")
+    )
 
 
 def _parse(raw: bytes) -> Any:

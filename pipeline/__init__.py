@@ -9,6 +9,6 @@ kafka-python consumers of the loader and the notifier). Importing `pipeline` loa
 ClickHouse's clients: each room imports what it needs.
 """
 
-from pipeline.errors import MigrationError, PipelineError, StoreLocked, WarehouseError
+from pipeline.errors import MigrationError, PipelineError, QueryRefused, StoreLocked, WarehouseError
 
-__all__ = ["MigrationError", "PipelineError", "StoreLocked", "WarehouseError"]
+__all__ = ["MigrationError", "PipelineError", "QueryRefused", "StoreLocked", "WarehouseError"]

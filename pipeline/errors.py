@@ -4,6 +4,9 @@ PipelineError
  +-- WarehouseError      ClickHouse refused or could not be reached; `code` is the server's error code,
  |   |                   `retryable` says whether the same request may succeed later
  |   +-- StoreLocked     the embedded store is open in another process
+ |   +-- QueryRefused    an analyst's statement the read-only query path does not run (not one reading
+ |                       statement, a table function, INTO OUTFILE), or a query request without the
+ |                       query port's credential; `reason` says which
  +-- MigrationError      a DDL file could not be applied; `version` names it
  +-- UnknownQuery        no named analytics query has that name (the message lists those there are)
  +-- SinkStopped         asked to stop while ClickHouse was away: the pending batch was not committed
@@ -31,6 +34,14 @@ class WarehouseError(PipelineError):
 
 class StoreLocked(WarehouseError):
     """chDB lets one process at a time open an on-disk store."""
+
+
+class QueryRefused(WarehouseError):
+    """Refused before ClickHouse ran anything: the reason is for the person who wrote the statement."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
 
 
 class MigrationError(PipelineError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -14,6 +15,7 @@ from pipeline.warehouse import apply_migrations, connect
 from pulse import logs
 from pulse.commands import bench as bench_commands
 from pulse.commands import dashboard as dashboard_commands
+from pulse.commands import erase as erase_commands
 from pulse.commands import ingest as ingest_commands
 from pulse.commands import notify as notify_commands
 from pulse.commands import process as process_commands
@@ -23,7 +25,7 @@ from pulse.commands.support import Context, console, fail_cleanly, human_duratio
 from pulse.local.local_kafka import LocalKafka
 from pulse.settings import Settings, shown
 from pulse.topics import describe_topics, ensure_topics
-from schemas import InvalidEvent, parse_line
+from schemas import ClockLimit, InvalidEvent, parse_line
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -113,6 +115,7 @@ def kafka_up(obj: Context, port: int | None, controller_port: int | None, partit
         settings.topics.partitions(settings.topics.names),
         settings.topics.replication_factor,
         settings.topics.retention_bytes,
+        settings.topics.retention_ms(settings.topics.names),
     )
     if created:
         console.print(f"created topics: {', '.join(created)}")
@@ -165,6 +168,7 @@ def topics_command(obj: Context, partitions: int | None) -> None:
         settings.topics.partitions(settings.topics.names),
         settings.topics.replication_factor,
         settings.topics.retention_bytes,
+        settings.topics.retention_ms(settings.topics.names),
     )
     console.print(f"created: {', '.join(created)}" if created else "all topics already exist")
     _print_topics(settings)
@@ -177,14 +181,19 @@ def validate(obj: Context, file: IO[bytes]) -> None:
     """Check a canonical NDJSON file (or - for stdin) against the event contract.
 
     Prints one line per rejected event naming the line, the field and the problem; exit code 1 if any
-    line was rejected.
+    line was rejected. An event stamped more than PULSE_MAX_CLOCK_SKEW_S (300 s) ahead of this machine's
+    clock is rejected too, as the pipeline would.
     """
+    limit = ClockLimit.of(time.time_ns() // 1_000_000, obj.settings().max_clock_skew_s)
     good = bad = 0
     for line_no, raw in enumerate(file, start=1):
         if not raw.strip():
             continue
         try:
-            parse_line(raw.rstrip(b"\r\n"), line_no=line_no)
+            event = parse_line(raw.rstrip(b"\r\n"), line_no=line_no)
+            refused = limit.refusal(event)
+            if refused is not None:
+                raise refused.at_line(line_no)
             good += 1
         except InvalidEvent as exc:
             bad += 1
@@ -238,6 +247,7 @@ for _command in [
     run_commands.run,
     *warehouse_commands.COMMANDS,
     dashboard_commands.dashboard,
+    *erase_commands.COMMANDS,
     bench_commands.bench,
 ]:
     main.add_command(_command)

@@ -25,7 +25,7 @@ from pipeline.warehouse.dashboard import DashboardSettings
 from pipeline.warehouse.table_sink import SinkSettings
 from pulse.local.local_kafka import LocalKafkaSettings
 from pulse.topics import TopicSettings
-from schemas import KafkaSettings
+from schemas import MAX_CLOCK_SKEW_S, KafkaSettings
 
 
 class Settings(BaseSettings):
@@ -36,6 +36,9 @@ class Settings(BaseSettings):
 
     state_dir: Path = Path(".pulse")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Every entry point (webhooks, replay, simulator) and the stream processors dead-letter an event stamped
+    # further ahead of their wall clock than this; `pulse validate` reports it (schemas.ClockLimit).
+    max_clock_skew_s: float = Field(default=MAX_CLOCK_SKEW_S, ge=0, le=365 * 86_400)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     local_kafka: LocalKafkaSettings = Field(default_factory=LocalKafkaSettings)
     topics: TopicSettings = Field(default_factory=TopicSettings)

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from pydantic import BaseModel, Field
@@ -24,10 +24,23 @@ class TopicSettings(BaseModel):
     dead_letter_partitions: int = Field(default=1, ge=1, le=1024)
     replication_factor: int = Field(default=1, ge=1, le=16)
     retention_bytes: int = Field(default=1 << 30, ge=1 << 20, description="per partition; -1: unbounded")
+    retention_h: float = Field(
+        default=168.0,
+        gt=0,
+        le=24 * 3_650,
+        description="time retention, counted from each record's arrival, of the topics that hold personal "
+        "data: the event topics, alerts, comment-sla and dead-letters",
+    )
 
     @property
     def names(self) -> Topics:
         return Topics.prefixed(self.prefix)
+
+    def retention_ms(self, topics: Topics) -> dict[str, int]:
+        """The topics kept for `retention_h` (from each record's arrival), by name: those that carry what
+        people wrote or who they are (ids, texts, snippets). The others keep their size cap only."""
+        personal = (*topics.event_topics, topics.alerts, topics.comment_sla, topics.dead_letters)
+        return dict.fromkeys(personal, int(self.retention_h * 3_600_000))
 
     def partitions(self, topics: Topics) -> dict[str, int]:
         # Outputs and ticks follow the inputs' partitioning: partition p of each is written by whoever
@@ -52,11 +65,14 @@ def ensure_topics(
     wanted: Mapping[str, int],
     replication_factor: int,
     retention_bytes: int = 1 << 30,
+    retention_ms: Mapping[str, int] | None = None,
 ) -> list[str]:
     """Creates whichever of `wanted` (name -> partitions) are missing; returns the names created.
 
-    Retention is by size, never by time: record timestamps are event times, so under Kafka's default
-    7-day time retention a replay of last month's history would be deleted as soon as it arrived.
+    Every topic is capped by size. The topics in `retention_ms` (name -> milliseconds) are also kept for
+    that long from each record's arrival: the broker stamps their records with the time it appended them
+    (`LogAppendTime`), since our producers stamp event times and a time retention on those deleted a
+    replay of last month's history as soon as it arrived. The others keep no time retention.
 
     An existing topic is left as it is: changing a topic's partition count moves keys between partitions
     and breaks per-post ordering, so that is an operator's decision, not a side effect of starting up.
@@ -64,9 +80,16 @@ def ensure_topics(
     admin = _admin(kafka)
     try:
         existing = set(admin.list_topics())
-        config = {"retention.ms": "-1", "retention.bytes": str(retention_bytes)}
+        timed = retention_ms or {}
+
+        def config(name: str) -> dict[str, str]:
+            if name not in timed:
+                return {"retention.ms": "-1", "retention.bytes": str(retention_bytes)}
+            return {"retention.ms": str(timed[name]), "retention.bytes": str(retention_bytes),
+                    "message.timestamp.type": "LogAppendTime"}  # fmt: skip
+
         missing = [
-            NewTopic(name, partitions, replication_factor, topic_configs=config)
+            NewTopic(name, partitions, replication_factor, topic_configs=config(name))
             for name, partitions in wanted.items()
             if name not in existing
         ]
@@ -364,3 +387,35 @@ def _admin(kafka: KafkaSettings) -> KafkaAdminClient:
         return KafkaAdminClient(**kafka.client_config())
     except (KafkaError, OSError) as exc:
         raise TopicError(f"cannot reach Kafka at {kafka.bootstrap_servers}: {exc}") from exc
+
+
+def send_to_every_partition(kafka: KafkaSettings, topic: str, value: bytes) -> dict[int, int]:
+    """Sends `value` to each partition of `topic`, each delivery awaited; partition -> its offset."""
+    producer = KafkaProducer(**kafka.client_config(), acks="all")
+    try:
+        partitions = sorted(producer.partitions_for(topic) or ())
+        if not partitions:
+            raise TopicError(f"topic {topic!r} does not exist on {kafka.bootstrap_servers}")
+        sent = {p: producer.send(topic, value=value, partition=p) for p in partitions}
+        return {p: future.get(timeout=kafka.request_timeout_ms / 1000).offset for p, future in sent.items()}
+    except KafkaError as exc:
+        raise TopicError(f"cannot send to {topic} on {kafka.bootstrap_servers}: {exc}") from exc
+    finally:
+        producer.close()
+
+
+def wait_committed_past(
+    kafka: KafkaSettings, group: str, topic: str, offsets: Mapping[int, int], timeout_s: float
+) -> set[int]:
+    """Until `group` has committed past `offsets` (partition -> offset) of `topic`, or `timeout_s`; the
+    partitions it has committed past."""
+    wanted = [TopicPartition(topic, p) for p in offsets]
+    deadline = time.monotonic() + timeout_s
+    done: set[int] = set()
+    with OffsetReader(kafka) as reader:
+        while True:
+            committed = reader.committed(group, wanted)
+            done = {tp.partition for tp, offset in committed.items() if offset > offsets[tp.partition]}
+            if len(done) == len(offsets) or time.monotonic() >= deadline:
+                return done
+            time.sleep(WAIT_POLL_S)

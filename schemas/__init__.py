@@ -2,12 +2,19 @@
 its wire format on Kafka, the ClickHouse DDL, and how a post's ids make its public address. It imports
 neither `agents` nor `pipeline`."""
 
-from schemas.connection import KafkaSettings
+from schemas.connection import MIN_SECRET_CHARS, KafkaSettings, Secret
 from schemas.ddl import Migration, migrations
-from schemas.errors import InvalidEvent, SchemaError
+from schemas.errors import EventAhead, InvalidEvent, SchemaError
 from schemas.event import AGE_BANDS, COMMENT_TYPES, GENDERS, CanonicalEvent, EventType, parse_ts
 from schemas.post_links import post_url
-from schemas.validation import encode_event, encode_events, parse_line, validate
+from schemas.validation import (
+    MAX_CLOCK_SKEW_S,
+    ClockLimit,
+    encode_event,
+    encode_events,
+    parse_line,
+    validate,
+)
 from schemas.wire import (
     CANONICAL_HEADER,
     CANONICAL_HEADERS,
@@ -34,13 +41,18 @@ __all__ = [
     "DLQ_SOURCE",
     "DLQ_STAGE",
     "GENDERS",
+    "MAX_CLOCK_SKEW_S",
+    "MIN_SECRET_CHARS",
     "CanonicalEvent",
+    "ClockLimit",
+    "EventAhead",
     "EventType",
     "InvalidEvent",
     "KafkaSettings",
     "Migration",
     "Rejected",
     "SchemaError",
+    "Secret",
     "Topics",
     "dead_letter_headers",
     "decode_events",

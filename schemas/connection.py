@@ -6,9 +6,27 @@ SASL over plaintext is never chosen implicitly: a SASL mechanism needs `security
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, model_validator
+
+MIN_SECRET_CHARS = 16
+
+
+def _long_enough(value: SecretStr) -> SecretStr:
+    length = len(value.get_secret_value().strip())
+    if length < MIN_SECRET_CHARS:
+        what = "is empty" if length == 0 else f"has {length} characters"
+        raise ValueError(
+            f"this secret {what}: at least {MIN_SECRET_CHARS} are needed (an empty or short one protects "
+            "nothing; e.g. `python -c 'import secrets; print(secrets.token_urlsafe(24))'`)"
+        )
+    return value
+
+
+# Every secret setting of every package: never shown, and never empty or short. An empty bearer token once
+# served `Authorization: Bearer ` (with nothing after it); settings with one refuse to load, naming it.
+Secret = Annotated[SecretStr, AfterValidator(_long_enough)]
 
 
 class KafkaSettings(BaseModel):
@@ -16,7 +34,7 @@ class KafkaSettings(BaseModel):
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
+    sasl_password: Secret | None = None
     ssl_cafile: str | None = None
     request_timeout_ms: int = Field(default=30_000, ge=1_000, le=600_000)
 

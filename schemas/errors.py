@@ -2,6 +2,7 @@
 
 SchemaError
  +-- InvalidEvent      one event (or NDJSON line) breaks the contract; carries the field and the problem
+     +-- EventAhead    its `ts` is further ahead of the wall clock than the allowed skew (`ClockLimit`)
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ class InvalidEvent(SchemaError):
     message when known.
     """
 
+    code = "invalid_event"  # the dead-letter code (`pulse.error.code`)
+
     def __init__(self, field: str | None, problem: str, *, line: int | None = None) -> None:
         self.field = field
         self.problem = problem
@@ -32,4 +35,10 @@ class InvalidEvent(SchemaError):
         return f"{where}{what}{self.problem}"
 
     def at_line(self, line: int) -> InvalidEvent:
-        return InvalidEvent(self.field, self.problem, line=line)
+        return type(self)(self.field, self.problem, line=line)
+
+
+class EventAhead(InvalidEvent):
+    """Valid by the contract, but stamped further ahead of the wall clock than the pipeline accepts."""
+
+    code = "ts_ahead_of_clock"

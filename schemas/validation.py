@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
-from schemas.errors import InvalidEvent
+from schemas.errors import EventAhead, InvalidEvent
 from schemas.event import AGE_BANDS, GENDERS, CanonicalEvent, EventType
 
 MAX_LINE_BYTES = 1 << 20
+MAX_CLOCK_SKEW_S = 300.0  # how far ahead of the wall clock an event time may be (PULSE_MAX_CLOCK_SKEW_S)
 
 _DECODER = msgspec.json.Decoder(CanonicalEvent)
 _ENCODER = msgspec.json.Encoder()
@@ -75,6 +78,40 @@ def validate(obj: Any) -> CanonicalEvent:
         raise _translate(exc) from None
 
 
+@dataclass(frozen=True, slots=True)
+class ClockLimit:
+    """The latest event time accepted at wall-clock time `now_ms`: the wall clock plus `skew_ms`.
+
+    The contract's own bounds (2000..2100) cannot see the present, and one event stamped a day ahead used
+    to move its partition's event-time clocks a day forward: every later event was late and dropped from
+    the windows, every open SLA clock fired at once, and the saved state kept it. Kafka refuses record
+    timestamps over an hour ahead, but only the first event of a message sets the record's. So every entry
+    point (webhooks, replay, simulator) and the stream processors, for producers we do not control, judge
+    each event against this limit and dead-letter those beyond it; `pulse validate` reports them."""
+
+    now_ms: int
+    skew_ms: int
+
+    @classmethod
+    def of(cls, now_ms: int, skew_s: float = MAX_CLOCK_SKEW_S) -> ClockLimit:
+        return cls(now_ms, int(skew_s * 1000))
+
+    @property
+    def latest_ms(self) -> int:
+        return self.now_ms + self.skew_ms
+
+    def refusal(self, event: CanonicalEvent) -> EventAhead | None:
+        """Why `event` is refused (its `ts` too far ahead), or None."""
+        ahead_ms = event.ts_ms - self.now_ms
+        if ahead_ms <= self.skew_ms:
+            return None
+        return EventAhead(
+            "ts",
+            f"{_utc(event.ts_ms)} is {_span(ahead_ms)} ahead of the wall clock ({_utc(self.now_ms)}); "
+            f"at most {_span(self.skew_ms)} ahead is accepted",
+        )
+
+
 def encode_event(event: CanonicalEvent) -> bytes:
     """The event's canonical JSON: `ts` as epoch milliseconds, default-valued fields left out."""
     return _ENCODER.encode(event)
@@ -83,6 +120,19 @@ def encode_event(event: CanonicalEvent) -> bytes:
 def encode_events(events: Iterable[CanonicalEvent]) -> bytes:
     """The events' canonical JSON as NDJSON, each line ending in a newline, in one compiled pass."""
     return _ENCODER.encode_lines(events)
+
+
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _span(ms: int) -> str:
+    """Seconds, exactly, with hours or days beside them when there are many."""
+    seconds = ms / 1000
+    if seconds < 7200:
+        return f"{seconds:.15g} s"
+    human = f"{seconds / 3600:.3g} h" if seconds < 172_800 else f"{seconds / 86_400:.3g} days"
+    return f"{seconds:.15g} s ({human})"
 
 
 def _translate(exc: msgspec.ValidationError) -> InvalidEvent:

@@ -2,7 +2,9 @@
 
 A message value is one or more canonical events as NDJSON (one JSON object per line, `\\n`-separated, a
 trailing newline allowed). Every event of a message belongs to the same partition; a message holding one
-post's events carries that post's key. The record timestamp is the event time of the first event. Batching
+post's events carries that post's key. Producers stamp a record with the event time of its first event;
+the topics that `pulse topics` creates restamp it with the broker's append time (their time retention
+counts from arrival). Batching
 several events per message is what makes the stream processors fast: faust pays ~45 us per message
 whatever it carries.
 """
@@ -11,10 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
+
+import msgspec
 
 from schemas.errors import InvalidEvent
 from schemas.event import CanonicalEvent, EventType
-from schemas.validation import encode_events, parse_line, parse_lines
+from schemas.validation import ClockLimit, encode_events, parse_line, parse_lines
+
+_TS = attrgetter("ts")  # an event's time in epoch milliseconds, without the property call
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,29 +86,38 @@ class Rejected:
     error: InvalidEvent
 
 
-def decode_message(value: bytes) -> Iterator[CanonicalEvent | Rejected]:
-    """Yields each line of a message value as an event, or as `Rejected` with the reason; never raises
-    for bad content, so one bad line cannot hide its good neighbours."""
+def decode_message(value: bytes, limit: ClockLimit | None = None) -> Iterator[CanonicalEvent | Rejected]:
+    """Yields each line of a message value as an event, or as `Rejected` with the reason (an event time
+    after `limit` is one); never raises for bad content, so one bad line cannot hide its good neighbours."""
     for line_no, raw in enumerate(value.split(b"\n"), start=1):
         if not raw.strip():
             continue
         try:
-            yield parse_line(raw)
+            event = parse_line(raw)
         except InvalidEvent as exc:
             yield Rejected(line_no, raw, exc.at_line(line_no))
+            continue
+        refused = limit.refusal(event) if limit is not None else None
+        yield event if refused is None else Rejected(line_no, raw, refused.at_line(line_no))
 
 
-def decode_events(value: bytes) -> tuple[list[CanonicalEvent], list[Rejected]]:
-    """A message's valid events in order, and its rejected lines. One compiled pass over the whole value
-    when every line is valid (the usual case, and several times cheaper per event); line by line, to
-    keep the good lines and say why the others are bad, when one is not."""
+def decode_events(
+    value: bytes, limit: ClockLimit | None = None
+) -> tuple[list[CanonicalEvent], list[Rejected]]:
+    """A message's valid events in order, and its rejected lines (with `limit`, those stamped after it
+    too). One compiled pass over the whole value when every line is valid (the usual case, and several
+    times cheaper per event); line by line, to keep the good lines and say why the others are bad, when
+    one is not."""
     try:
-        return parse_lines(value), []
+        events = parse_lines(value)
     except InvalidEvent:
         pass
-    events: list[CanonicalEvent] = []
+    else:
+        if limit is None or not events or max(map(_TS, events)) <= limit.latest_ms:
+            return events, []
+    events = []
     rejected: list[Rejected] = []
-    for item in decode_message(value):
+    for item in decode_message(value, limit):
         if isinstance(item, Rejected):
             rejected.append(item)
         else:
@@ -156,8 +172,37 @@ DEFAULT_LEDGER_TOPIC = "notify-deliveries"  # the notifier's record of what it p
 
 
 # The stream processors' internal beat on the ticks topic. A tick's value is empty (a beat of the wall
-# clock) or the newest event time of a bounded input, in epoch milliseconds as ASCII digits, sent to every
-# partition once the input is all in Kafka (`pulse run --replay --exit-when-done`).
+# clock), the newest event time of a bounded input, in epoch milliseconds as ASCII digits, sent to every
+# partition once the input is all in Kafka (`pulse run --replay --exit-when-done`), or an erasure:
+# `erase:` and a JSON object naming a platform and a user id, sent to every partition by `pulse erase`.
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """A tick asking every partition's processor to forget one person (`pulse erase`)."""
+
+    platform: str
+    user_id: str
+
+
+_ERASE = b"erase:"
+
+
+def erasure_tick(platform: str, user_id: str) -> bytes:
+    """The value of a tick that asks a partition's processor to forget (`platform`, `user_id`)."""
+    return _ERASE + msgspec.json.encode({"platform": platform, "user_id": user_id})
+
+
+def read_erasure(value: bytes | None) -> Erasure | None:
+    """The person an erasure tick names; None for any other tick. Raises ValueError for an erasure tick
+    that names nobody."""
+    if not value or not value.startswith(_ERASE):
+        return None
+    try:
+        named = msgspec.json.decode(value[len(_ERASE) :], type=dict[str, str])
+        return Erasure(named["platform"], named["user_id"])
+    except (msgspec.DecodeError, msgspec.ValidationError, KeyError) as exc:
+        raise ValueError(f"an erasure tick that names nobody: {value[:80]!r}") from exc
 
 
 def end_of_input_tick(event_ms: int) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 VK_GROUP = 215000111
-VK_SECRET = "vk-s3cret"
+VK_SECRET = "vk-s3cret-callback-key"
 
 
 def vk(
@@ -38,7 +38,7 @@ VK_DELETE = vk(
 
 TG_CHANNEL = -1001234567890
 TG_GROUP = -1009876543210
-TG_SECRET = "tg_secret-token"
+TG_SECRET = "tg_secret-token-of-the-bot"
 TG_FORWARD = {"message_id": 310, "chat": {"id": TG_GROUP, "type": "supergroup"}, "date": 1795446000,
               "is_automatic_forward": True, "sender_chat": {"id": TG_CHANNEL, "type": "channel"},
               "forward_origin": {"type": "channel", "chat": {"id": TG_CHANNEL}, "message_id": 1201, "date": 1795446000}}  # fmt: skip
@@ -56,8 +56,8 @@ TG_REACTION = {"update_id": 880003, "message_reaction": {
     "old_reaction": [], "new_reaction": [{"type": "emoji", "emoji": "👍"}]}}  # fmt: skip
 
 FB_PAGE = "104222333444555"
-FB_SECRET = "fb-app-secret"
-FB_VERIFY = "fb-verify-token"
+FB_SECRET = "fb-app-secret-0123456789abcdef"
+FB_VERIFY = "fb-verify-token-0123"
 FB_BATCH = {"object": "page", "entry": [
     {"id": FB_PAGE, "time": 1795446300, "changes": [
         {"field": "feed", "value": {"item": "comment", "verb": "add", "post_id": f"{FB_PAGE}_900", "comment_id": "900_1",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,29 @@ def field(obj: Any, path: str, at: str = "") -> Any:
     return current
 
 
+def an_object(value: Any, path: str) -> dict[str, Any]:
+    """`value` if it is a JSON object, or PayloadError naming `path`."""
+    if not isinstance(value, dict):
+        raise PayloadError(f"'{path}' must be an object")
+    return value
+
+
+def optional_object(obj: dict[str, Any], key: str, path: str) -> dict[str, Any]:
+    """`obj[key]` if it is an object, {} if it is missing or null (or false: some senders write that for
+    "none"), PayloadError naming `path` if it is anything else."""
+    value = obj.get(key)
+    if value is None or value is False:
+        return {}
+    return an_object(value, path)
+
+
+def word(value: Any, path: str) -> str:
+    """A name the platform sends as a string (an update's type, a verb), or PayloadError naming `path`."""
+    if not isinstance(value, str):
+        raise PayloadError(f"'{path}' must be a string")
+    return value
+
+
 def ident(value: Any, path: str) -> str:
     """Platform ids arrive as numbers or strings; the contract wants strings."""
     if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
@@ -46,9 +70,12 @@ def ident(value: Any, path: str) -> str:
 
 def unix_ms(value: Any, path: str) -> int:
     """Unix seconds (or milliseconds, when the number is that large) as epoch milliseconds."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise PayloadError(f"'{path}' must be a unix time")
-    return int(value) if value > 10**11 else int(value * 1000)
+    ms = value if value > 10**11 else value * 1000
+    if not -(2**62) < ms < 2**62:  # the contract's range check then names the problem
+        raise PayloadError(f"'{path}' is not a unix time: {value!r} is out of any range")
+    return int(ms)
 
 
 def event(**fields: Any) -> CanonicalEvent:

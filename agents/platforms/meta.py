@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.platforms.common import Delivery, PayloadError, event, field, ident, unix_ms
+from agents.platforms.common import Delivery, PayloadError, an_object, event, field, ident, unix_ms
 
 _FEED_TYPES: dict[tuple[Any, Any], str] = {
     ("comment", "add"): "comment", ("comment", "edited"): "comment_edit", ("comment", "remove"): "comment_delete",
@@ -31,7 +31,7 @@ def map_meta(envelope: dict[str, Any], platform: str) -> list[Delivery]:
             raise PayloadError(f"'entry[{i}].changes' must be a list")
         for j, change in enumerate(changes):
             where = f"entry[{i}].changes[{j}]"
-            value = field(change, "value", where)
+            value = an_object(field(change, "value", where), f"{where}.value")
             kind = change.get("field")
             if kind == "feed":
                 mapped = _feed(value, page, platform, where)
@@ -45,7 +45,10 @@ def map_meta(envelope: dict[str, Any], platform: str) -> list[Delivery]:
 
 
 def _feed(value: dict[str, Any], page: str, platform: str, where: str) -> Delivery | None:
-    kind = _FEED_TYPES.get((value.get("item"), value.get("verb")))
+    item, verb = value.get("item"), value.get("verb")
+    if not isinstance(item, str) or not isinstance(verb, str):
+        return None  # not a change this pipeline maps (they are strings in every one it does)
+    kind = _FEED_TYPES.get((item, verb))
     if kind is None:
         return None
     post = ident(field(value, "post_id", f"{where}.value"), f"{where}.value.post_id")
@@ -60,10 +63,11 @@ def _feed(value: dict[str, Any], page: str, platform: str, where: str) -> Delive
         parent = value.get("parent_id")
         extra = {"comment_id": comment, "parent_id": None if parent in (None, post) else ident(parent, f"{where}.value.parent_id"),
                  "by_community": author == page, "text": value.get("message") or None}  # fmt: skip
-        delivery = f"{platform}:{comment}:{value['verb']}:{ts}"
+        delivery = f"{platform}:{comment}:{verb}:{ts}"
     else:
-        target = value.get("comment_id") or post
-        delivery = f"{platform}:{target}:{author}:{value['item']}:{value['verb']}:{ts}"
+        target = value.get("comment_id")
+        target = post if not target else ident(target, f"{where}.value.comment_id")
+        delivery = f"{platform}:{target}:{author}:{item}:{verb}:{ts}"
     mapped = event(
         event_id=delivery,
         type=kind,

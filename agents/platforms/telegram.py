@@ -19,7 +19,16 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-from agents.platforms.common import Delivery, PayloadError, event, field, ident, unix_ms
+from agents.platforms.common import (
+    Delivery,
+    PayloadError,
+    an_object,
+    event,
+    field,
+    ident,
+    optional_object,
+    unix_ms,
+)
 
 
 class TelegramThreads:
@@ -45,10 +54,12 @@ def map_telegram(
     delivery = f"tg:{ident(field(update, 'update_id'), 'update_id')}"
     if "message" in update or "edited_message" in update:
         edited = "edited_message" in update
-        message = field(update, "edited_message" if edited else "message")
+        name = "edited_message" if edited else "message"
+        message = an_object(field(update, name), name)
         mapped = _comment(message, channels_by_group, threads, edited)
     elif "message_reaction" in update:
-        mapped = _reaction(field(update, "message_reaction"), channels_by_group, threads)
+        reaction = an_object(field(update, "message_reaction"), "message_reaction")
+        mapped = _reaction(reaction, channels_by_group, threads)
     else:
         return None
     return Delivery(delivery, (mapped,)) if mapped is not None else None
@@ -63,26 +74,29 @@ def _comment(
         return None  # not a discussion group we were told about
     message_id = ident(field(message, "message_id", "message"), "message.message_id")
     if message.get("is_automatic_forward"):
-        origin = message.get("forward_origin") or {}
+        origin = optional_object(message, "forward_origin", "message.forward_origin")
         post = origin.get("message_id", message.get("forward_from_message_id"))
         if post is not None:
             threads.learn(group, message_id, ident(post, "message.forward_origin.message_id"))
         return None  # the channel's own post, mirrored into the group: not a comment
-    reply = message.get("reply_to_message") or {}
+    reply = optional_object(message, "reply_to_message", "message.reply_to_message")
     thread = message.get("message_thread_id", reply.get("message_id"))
     if thread is None:
         return None  # a message in the group outside any post's thread
     thread = ident(thread, "message.message_thread_id")
     if reply.get("is_automatic_forward"):
-        origin = reply.get("forward_origin") or {}
+        origin = optional_object(reply, "forward_origin", "message.reply_to_message.forward_origin")
         post = origin.get("message_id", reply.get("forward_from_message_id"))
         if post is not None:
             threads.learn(group, thread, ident(post, "message.reply_to_message.forward_origin.message_id"))
     parent = None
     if reply and not reply.get("is_automatic_forward") and "message_id" in reply:
         parent = ident(reply["message_id"], "message.reply_to_message.message_id")
-    sender_chat = (message.get("sender_chat") or {}).get("id")
-    author = sender_chat if sender_chat is not None else (message.get("from") or {}).get("id")
+    sender_chat = optional_object(message, "sender_chat", "message.sender_chat").get("id")
+    if sender_chat is None:
+        author = optional_object(message, "from", "message.from").get("id")
+    else:
+        author = sender_chat
     if author is None:
         raise PayloadError("'message.from.id' is missing")
     author = ident(author, "message.from.id")
@@ -107,7 +121,9 @@ def _reaction(
     old, new = reaction.get("old_reaction") or [], reaction.get("new_reaction") or []
     if bool(old) == bool(new):
         return None  # a change of emoji is neither a new like nor a withdrawn one
-    user = reaction.get("user") or reaction.get("actor_chat") or {}
+    user = optional_object(reaction, "user", "message_reaction.user") or optional_object(
+        reaction, "actor_chat", "message_reaction.actor_chat"
+    )
     message_id = ident(field(reaction, "message_id", "message_reaction"), "message_reaction.message_id")
     ts = unix_ms(field(reaction, "date", "message_reaction"), "message_reaction.date")
     return event(

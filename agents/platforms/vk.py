@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from agents.platforms.common import Delivery, PayloadError, event, field, ident, unix_ms
+from agents.platforms.common import Delivery, PayloadError, an_object, event, field, ident, unix_ms, word
 from schemas import EventType
 
 _COMMENT_TYPES = {"wall_reply_new": EventType.COMMENT, "wall_reply_edit": EventType.COMMENT_EDIT,
@@ -22,12 +22,12 @@ MAPPED_TYPES = frozenset({*_COMMENT_TYPES, "wall_reply_delete", "like_add", "lik
 
 def map_vk(body: dict[str, Any], admin_ids: Collection[str], now_ms: int) -> Delivery | None:
     """The events of one callback; None for a type this pipeline does not use (answered `ok` all the same)."""
-    kind = field(body, "type")
+    kind = word(field(body, "type"), "type")
     if kind not in MAPPED_TYPES:
         return None
     group_id = ident(field(body, "group_id"), "group_id")
     delivery = ident(field(body, "event_id"), "event_id")
-    obj = field(body, "object")
+    obj = an_object(field(body, "object"), "object")
     common = {"event_id": f"vk:{delivery}", "platform": "vk", "community_id": group_id}
     if kind in _COMMENT_TYPES:
         author = ident(field(obj, "from_id", "object"), "object.from_id")
@@ -62,7 +62,7 @@ def map_vk(body: dict[str, Any], admin_ids: Collection[str], now_ms: int) -> Del
 
 
 def _liked_post(obj: dict[str, Any]) -> str:
-    object_type = field(obj, "object_type", "object")
+    object_type = word(field(obj, "object_type", "object"), "object.object_type")
     if object_type == "post":
         return ident(field(obj, "object_id", "object"), "object.object_id")
     if object_type == "comment":

@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from pipeline.errors import NotifyConfigError
+from schemas import Secret
 from schemas.outputs import AlertKind
 from schemas.wire import DEFAULT_LEDGER_TOPIC
 
@@ -31,7 +32,7 @@ def _http_url(url: SecretStr) -> SecretStr:
 
 
 # Webhook URLs are credentials (Slack's embeds its token; other tools put keys in the query string).
-SecretUrl = Annotated[SecretStr, AfterValidator(_http_url)]
+SecretUrl = Annotated[Secret, AfterValidator(_http_url)]
 
 
 class NotifySettings(BaseModel):
@@ -42,11 +43,11 @@ class NotifySettings(BaseModel):
     )
     slack_webhook_url: SecretUrl | None = None
     mattermost_webhook_url: SecretUrl | None = None
-    telegram_bot_token: SecretStr | None = None
+    telegram_bot_token: Secret | None = None
     telegram_chat_id: str | None = Field(default=None, max_length=64)
     telegram_api_url: str = Field(default="https://api.telegram.org", pattern=_HTTP_URL)
     webhook_url: SecretUrl | None = None
-    webhook_secret: SecretStr | None = None
+    webhook_secret: Secret | None = None
     digest_threshold: int = Field(default=5, ge=1, le=10_000)
     digest_window_s: float = Field(default=60.0, gt=0, le=3_600)
     rate_per_minute: float = Field(default=20.0, gt=0, le=6_000)
@@ -104,7 +105,7 @@ class SlackDestination(_Destination):
 
 class TelegramDestination(_Destination):
     kind: Literal["telegram"]
-    bot_token: SecretStr
+    bot_token: Secret
     chat_id: str = Field(min_length=1, max_length=64, description="numeric id or @channelusername")
     message_thread_id: int | None = Field(default=None, description="a forum topic of the chat")
     api_url: str = Field(default="https://api.telegram.org", pattern=_HTTP_URL)
@@ -115,7 +116,7 @@ class WebhookDestination(_Destination):
 
     kind: Literal["webhook"]
     url: SecretUrl
-    secret: SecretStr | None = None
+    secret: Secret | None = None
     headers: dict[str, SecretStr] = Field(default_factory=dict, description="e.g. Authorization")
 
 

@@ -38,9 +38,9 @@ from pipeline.stream.faust_fixes import (
 )
 from pipeline.stream.partition import Effects, PartitionProcessor
 from pipeline.stream.settings import ProcessorSettings
-from schemas import KafkaSettings, Topics, dead_letter_headers
+from schemas import MAX_CLOCK_SKEW_S, KafkaSettings, Topics, dead_letter_headers
 from schemas.outputs import Alert, encode_output_messages, encode_outputs
-from schemas.wire import SOURCE_TS_HEADER, read_tick, record_source
+from schemas.wire import SOURCE_TS_HEADER, Erasure, read_erasure, read_tick, record_source
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,10 @@ __all__ = ["PulseWorker", "build_app", "run_worker", "wall_clock_ms"]
 # An output message at most: well under the producer's request size and the broker's message size (1 MiB
 # each). A batch of 64 backlog messages touched windows worth 1.4 MB (seen: the agent crashed on the send).
 OUTPUT_MESSAGE_BYTES = 512 * 1024
-STALL_CHECK_INTERVAL_S = 2.0  # how often partitions are checked for fetched messages lost on the way
+STALL_CHECK_INTERVAL_S = 2.0
+CHANGELOG_MAX_COMPACTION_LAG_MS = (
+    86_400_000  # how often partitions are checked for fetched messages lost on the way
+)
 
 
 def wall_clock_ms() -> int:
@@ -64,8 +67,10 @@ def build_app(
     partitions: int,
     replication_factor: int,
     wall_clock: Callable[[], int] = wall_clock_ms,
+    max_clock_skew_s: float = MAX_CLOCK_SKEW_S,
 ) -> faust.App:
-    """The processors' faust app; run it with `run_worker`. Input topics must have `partitions` partitions."""
+    """The processors' faust app; run it with `run_worker`. Input topics must have `partitions` partitions.
+    Events stamped more than `max_clock_skew_s` ahead of `wall_clock` are dead-lettered."""
     app = PulseApp(
         settings.app_id,
         broker=[f"kafka://{server}" for server in kafka.bootstrap_servers.split(",")],
@@ -88,7 +93,12 @@ def build_app(
         key_serializer="raw",  # the table's changelog: our own msgpack bytes
         value_serializer="raw",
     )
-    state = app.Table("state", partitions=partitions, key_type=bytes, value_type=bytes)
+    # Compacted, and compacted within a day of a value being replaced: `pulse erase` saves a person's
+    # windows and clocks again without them, and only compaction removes the older values from the log.
+    state = app.Table(
+        "state", partitions=partitions, key_type=bytes, value_type=bytes,
+        extra_topic_configs={"max.compaction.lag.ms": str(CHANGELOG_MAX_COMPACTION_LAG_MS)},
+    )  # fmt: skip
     raw: dict[str, Any] = {
         "key_type": bytes,
         "value_type": bytes,
@@ -102,7 +112,7 @@ def build_app(
     comment_sla = app.topic(topics.comment_sla, partitions=partitions, **raw)
     metrics = app.topic(topics.metrics, partitions=partitions, **raw)
     dead_letters = app.topic(topics.dead_letters, **raw)
-    rules = settings.rules()
+    rules = settings.rules(max_clock_skew_s)
     producer = app.producer
     assert isinstance(producer, IdempotentProducer)
     processors: dict[int, PartitionProcessor] = {}
@@ -151,7 +161,7 @@ def build_app(
             await dead_letters.send(
                 key=message.key,
                 value=rejected.raw,
-                headers=dead_letter_headers("processor", "invalid_event", str(rejected.error), source),
+                headers=dead_letter_headers("processor", rejected.error.code, str(rejected.error), source),
             )
         # State goes straight to the changelog partition of its input partition, and into the table's
         # local store for a later restore. (Table.__setitem__ would route each write through faust's
@@ -181,10 +191,14 @@ def build_app(
                 processor = processors.get(message.partition)
                 if processor is None:
                     processor = PartitionProcessor(message.partition, rules)
-                    restored = processor.restore(state.items(), inputs)
+                    restored = processor.restore(state.items(), inputs, wall_clock())
                     processors[message.partition] = processor
                     log.info("partition %d: resumed with %d state entries", message.partition, restored)
-                if message.topic == topics.ticks:
+                if message.topic == topics.ticks and (erasure := _erasure(message.value)) is not None:
+                    effects = processor.erase(
+                        message.topic, message.offset, erasure.platform, erasure.user_id
+                    )
+                elif message.topic == topics.ticks:
                     end_of_input = _end_of_input(message.value)
                     effects = processor.tick(
                         message.topic, message.offset, wall_clock(), end_of_input, inputs
@@ -227,6 +241,14 @@ def build_app(
         )  # fmt: skip
 
     return app
+
+
+def _erasure(value: bytes | None) -> Erasure | None:
+    try:
+        return read_erasure(value)
+    except ValueError:
+        log.warning("ignoring an erasure tick that names nobody: %r", (value or b"")[:80])
+        return None
 
 
 def _end_of_input(value: bytes | None) -> int | None:

@@ -296,6 +296,27 @@ class EngagementBook:
             if not minutes:
                 del self._windows[post]
 
+    def forget_person(self, platform: str, user_id: str) -> int:
+        """Takes `user_id` out of every window of `platform` it could be in, and marks those windows to be
+        saved again; returns how many. An open window loses the person from its engagers and the event ids
+        that name them (Telegram's and Meta's ids carry the author); a closed window has dropped its sets
+        in memory, but its saved state may still hold them, so it is saved again, closed (no sets)."""
+        changed = 0
+        for key, window in self._by_key.items():
+            if key[0] != platform:
+                continue
+            if window.engagers is None or window.event_ids is None:
+                self._changed.add(key)
+                changed += 1
+                continue
+            naming = {event_id for event_id in window.event_ids if user_id in event_id.split(":")}
+            if user_id in window.engagers or naming:
+                window.engagers.discard(user_id)
+                window.event_ids -= naming
+                self._changed.add(key)
+                changed += 1
+        return changed
+
     @property
     def window_count(self) -> int:
         return len(self._by_key)

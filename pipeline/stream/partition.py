@@ -27,6 +27,7 @@ ahead in their own topic can therefore never fire an alert whose reply is still 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
@@ -43,8 +44,10 @@ from pipeline.stream.state_format import (
     encode_counters,
     state_key,
 )
-from schemas import COMMENT_TYPES, Rejected, decode_events
+from schemas import COMMENT_TYPES, ClockLimit, Rejected, decode_events
 from schemas.outputs import Alert, PartitionStats, RollingValue, SlaRecord, WindowValue
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,7 @@ class ProcessingRules:
     live_lag_ms: int = 300_000
     live_grace_ms: int = 250  # live: for a reply on its way (it is still counted later: `resolved`)
     evict_every_ms: int = 60_000  # event time between evictions of closed windows and old clocks
+    max_clock_skew_ms: int = 300_000  # events stamped further ahead of the wall clock are rejected
 
 
 @dataclass(slots=True)
@@ -80,9 +84,16 @@ class PartitionProcessor:
         self._counters = PartitionCounters()
         self._resumed: set[str] = set()  # topics read at least once since this processor began
 
-    def restore(self, entries: Iterable[tuple[bytes, bytes]], input_topics: Collection[str] = ()) -> int:
+    def restore(
+        self,
+        entries: Iterable[tuple[bytes, bytes]],
+        input_topics: Collection[str] = (),
+        wall_ms: int | None = None,
+    ) -> int:
         """Takes back the persisted state of this partition (entries of other partitions are skipped).
-        `input_topics`: the topics whose events it counts (see `EngagementBook.closing_ms`)."""
+        `input_topics`: the topics whose events it counts (see `EngagementBook.closing_ms`). With `wall_ms`,
+        event-time clocks saved ahead of the wall clock (by an event from the future, before such events
+        were rejected) are forgotten, so the next events set them again."""
         restored = 0
         for raw_key, value in entries:
             key = decode_key(raw_key)
@@ -97,6 +108,8 @@ class PartitionProcessor:
                 self._counters = decode_counters(value)
             restored += 1
         c = self._counters
+        if wall_ms is not None:
+            self._forget_clocks_ahead(wall_ms + self.rules.max_clock_skew_ms)
         self.engagement.max_event_ms_by_topic = dict(c.max_event_ms_by_topic)
         self.engagement.close_passed(input_topics)
         self.engagement.late_events, self.engagement.duplicate_events = c.late_events, c.duplicate_events
@@ -111,7 +124,9 @@ class PartitionProcessor:
         source = (topic, offset)
         engagement, sla, clock = self.engagement, self.sla, self.sla_clock
         grace = self.rules.sla_grace_ms
-        items, effects.rejected = decode_events(value)
+        # An event stamped ahead of the wall clock (beyond the skew) is rejected before it reaches a clock:
+        # one such event once moved the partition's event time ahead, dropping every later event as late.
+        items, effects.rejected = decode_events(value, ClockLimit(wall_ms, self.rules.max_clock_skew_ms))
         verdicts = engagement.add_message(items, source)
         events = len(verdicts) - verdicts.count(Verdict.REPLAYED)
         for item in items:
@@ -150,6 +165,7 @@ class PartitionProcessor:
         effects = Effects()
         self._resume(topic, offset, effects)
         if end_of_input_ms is not None:
+            end_of_input_ms = min(end_of_input_ms, wall_ms + self.rules.max_clock_skew_ms)
             self.sla_clock.observe(end_of_input_ms, wall_ms)
         grace = self.rules.live_grace_ms if self.sla_clock.live else self.rules.sla_grace_ms
         now = self.sla_clock.now(wall_ms) - grace
@@ -174,6 +190,35 @@ class PartitionProcessor:
             emitted_at_ms=wall_ms,
         )
         return effects
+
+    def erase(self, topic: str, offset: int, platform: str, user_id: str) -> Effects:
+        """An erasure tick: forgets the person in the windows and the response clocks; the changed state
+        goes out with the batch's `settle()` (a dropped clock as a tombstone)."""
+        effects = Effects()
+        self._resume(topic, offset, effects)
+        windows = self.engagement.forget_person(platform, user_id)
+        clocks = self.sla.forget_author(platform, user_id)
+        log.info(
+            "partition %d: erased %s:%s from %d windows (saved again) and %d response clocks",
+            self.partition, platform, user_id, windows, clocks,
+        )  # fmt: skip
+        return effects
+
+    def _forget_clocks_ahead(self, latest_ms: int) -> None:
+        c = self._counters
+        ahead = {topic for topic, ms in c.max_event_ms_by_topic.items() if ms > latest_ms}
+        if ahead or c.sla_event_ms > latest_ms:
+            log.warning(
+                "partition %d: the saved event time is ahead of the wall clock (%s; SLA clock %d): forgotten, "
+                "the next events set it again",
+                self.partition, {t: c.max_event_ms_by_topic[t] for t in sorted(ahead)}, c.sla_event_ms,
+            )  # fmt: skip
+        for topic in ahead:
+            del c.max_event_ms_by_topic[topic]
+        if c.sla_event_ms > latest_ms:
+            c.sla_event_ms = c.sla_anchor_wall_ms = 0
+        if c.evicted_at_ms > latest_ms:
+            c.evicted_at_ms = 0
 
     def _resume(self, topic: str, offset: int, effects: Effects) -> None:
         """On the first message of a topic, re-emit what was produced from that offset on before a restart:

@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from pipeline.stream.partition import ProcessingRules
 from pipeline.stream.sla import SlaPolicy
+from schemas import MAX_CLOCK_SKEW_S
 
 
 class ProcessorSettings(BaseModel):
@@ -88,7 +89,8 @@ class ProcessorSettings(BaseModel):
         description="how long the group waits for a silent worker before moving its partitions",
     )
 
-    def rules(self) -> ProcessingRules:
+    def rules(self, max_clock_skew_s: float = MAX_CLOCK_SKEW_S) -> ProcessingRules:
+        """The judgement calls; `max_clock_skew_s` is the pipeline-wide setting (PULSE_MAX_CLOCK_SKEW_S)."""
         return ProcessingRules(
             allowed_lateness_ms=int(self.allowed_lateness_s * 1000),
             sla=SlaPolicy(
@@ -99,4 +101,5 @@ class ProcessorSettings(BaseModel):
             sla_grace_ms=int(self.sla_grace_s * 1000),
             live_lag_ms=int(self.live_lag_s * 1000),
             live_grace_ms=int(self.live_grace_s * 1000),
+            max_clock_skew_ms=int(max_clock_skew_s * 1000),
         )

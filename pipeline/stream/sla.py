@@ -165,6 +165,16 @@ class CommentSlaBook:
             del self._early_replies[key]
             self._changed.add((EARLY_REPLY, key))
 
+    def forget_author(self, platform: str, user_id: str) -> int:
+        """Drops the clocks of every comment `user_id` wrote on `platform` (their ids, times and snippets);
+        returns how many. Their alerts were already sent: the warehouse and the topics' retention see to
+        those."""
+        gone = [k for k, c in self._clocks.items() if k[0] == platform and c.comment.author_id == user_id]
+        for key in gone:
+            self._running -= self._clocks.pop(key).open
+            self._changed.add((CLOCK, key))
+        return len(gone)
+
     def drain_changes(self) -> dict[tuple[str, ClockKey], bytes | None]:
         """The state to persist for every clock and early reply changed since the last call (None: gone)."""
         changes: dict[tuple[str, ClockKey], bytes | None] = {}

@@ -16,10 +16,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field
 
 from pipeline.errors import MigrationError, StoreLocked, WarehouseError
-from schemas import migrations
+from schemas import Secret, migrations
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +39,17 @@ class ClickHouseSettings(BaseModel):
     dsn: str = ""
     database: str = Field(default="pulse", pattern=_DATABASE.pattern)
     username: str | None = None
-    password: SecretStr | None = None
+    password: Secret | None = None
     connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
     ca_cert: str | None = Field(default=None, description="server mode over https: CA bundle to verify it")
     verify_tls: bool = True
+    # Analysts' SQL (`pulse query`, the loader's query port, the dashboards' reads) runs on a connection of
+    # its own with these limits, set before `readonly = 1`, which then forbids changing them.
+    query_timeout_s: int = Field(
+        default=60, ge=1, le=3_600, description="ClickHouse stops a query after this"
+    )
+    query_max_memory_bytes: int = Field(default=2_000_000_000, ge=10_000_000, le=1 << 40)
+    query_max_rows: int = Field(default=1_000_000, ge=1, le=1_000_000_000, description="rows of a result")
 
     @property
     def is_embedded(self) -> bool:
@@ -51,6 +58,59 @@ class ClickHouseSettings(BaseModel):
 
 def connect(settings: ClickHouseSettings) -> Any:
     """Opens a client on the settings' database, creating the database first if needed."""
+    extra = _client_arguments(settings)
+    import clickhouse_connect  # see the module's docstring
+
+    try:
+        admin = clickhouse_connect.get_client(dsn=settings.dsn, **extra)
+        exists = admin.query("SELECT count() FROM system.databases WHERE name = {db:String}",
+                             parameters={"db": settings.database}).result_rows[0][0]  # fmt: skip
+        if not exists:  # a read-only user (an analyst) never gets here: the loader made the database
+            admin.command(f"CREATE DATABASE IF NOT EXISTS `{settings.database}`")
+        return clickhouse_connect.get_client(dsn=settings.dsn, database=settings.database, **extra)
+    except Exception as exc:  # chDB and the HTTP driver raise several unrelated types here
+        raise _not_opened(settings, exc) from exc
+
+
+def reader_settings(settings: ClickHouseSettings) -> dict[str, Any]:
+    """The session settings of a connection for analysts' SQL, in the order they must be set: the limits
+    first, `readonly = 1` last (from then on no setting can change: not by SET, not by a SETTINGS clause).
+    readonly = 1 also refuses writes and some table functions; `analyst_sql` refuses the rest."""
+    return {
+        "max_execution_time": settings.query_timeout_s,
+        "timeout_overflow_mode": "throw",
+        "max_memory_usage": settings.query_max_memory_bytes,
+        "max_result_rows": settings.query_max_rows,
+        "result_overflow_mode": "throw",
+        "readonly": 1,
+    }
+
+
+def connect_reader(settings: ClickHouseSettings) -> Any:
+    """Opens a connection for analysts' SQL on the settings' database (which must exist): a client of its
+    own, never the loader's, so nothing an analyst sends can change the loader's session (a refused
+    statement once left the shared session read-only, and every insert after it failed). With chDB every
+    client is a handle of its own on the process's one engine, with its own session settings.
+
+    On a server, a setting the user's profile does not let it change (deploy/clickhouse/users.sql gives the
+    analyst constraints) is left to the profile."""
+    extra = _client_arguments(settings)
+    import clickhouse_connect  # see the module's docstring
+
+    try:
+        client = clickhouse_connect.get_client(dsn=settings.dsn, database=settings.database, **extra)
+        for name, value in reader_settings(settings).items():
+            fixed = client.server_settings.get(name)
+            if fixed is not None and fixed.readonly:
+                log.debug("the server's profile fixes %s for this user: left as it is", name)
+                continue
+            client.set_client_setting(name, value)
+    except Exception as exc:  # chDB and the HTTP driver raise several unrelated types here
+        raise _not_opened(settings, exc) from exc
+    return client
+
+
+def _client_arguments(settings: ClickHouseSettings) -> dict[str, Any]:
     if not settings.dsn:
         raise WarehouseError("no ClickHouse DSN configured (set PULSE_CLICKHOUSE__DSN or pass --clickhouse)")
     extra: dict[str, Any] = {}
@@ -62,23 +122,17 @@ def connect(settings: ClickHouseSettings) -> Any:
         extra["username"] = settings.username
     if settings.password is not None:
         extra["password"] = settings.password.get_secret_value()
-    import clickhouse_connect  # see the module's docstring
+    return extra
 
-    try:
-        admin = clickhouse_connect.get_client(dsn=settings.dsn, **extra)
-        exists = admin.query("SELECT count() FROM system.databases WHERE name = {db:String}",
-                             parameters={"db": settings.database}).result_rows[0][0]  # fmt: skip
-        if not exists:  # a read-only user (an analyst) never gets here: the loader made the database
-            admin.command(f"CREATE DATABASE IF NOT EXISTS `{settings.database}`")
-        return clickhouse_connect.get_client(dsn=settings.dsn, database=settings.database, **extra)
-    except Exception as exc:  # chDB and the HTTP driver raise several unrelated types here
-        context = f"cannot open ClickHouse at {redacted_dsn(settings.dsn)}"
-        if settings.is_embedded and _locked_by_another_process(settings.dsn.removeprefix("chdb://")):
-            raise StoreLocked(
-                f"{context}: the embedded store is open in another process (chDB lets one process open a "
-                "directory; stop the running pipeline, or query through it)"
-            ) from exc
-        raise translate(exc, context) from exc
+
+def _not_opened(settings: ClickHouseSettings, exc: BaseException) -> WarehouseError:
+    context = f"cannot open ClickHouse at {redacted_dsn(settings.dsn)}"
+    if settings.is_embedded and _locked_by_another_process(settings.dsn.removeprefix("chdb://")):
+        return StoreLocked(
+            f"{context}: the embedded store is open in another process (chDB lets one process open a "
+            "directory; stop the running pipeline, or query through it)"
+        )
+    return translate(exc, context)
 
 
 def apply_migrations(client: Any) -> list[int]:

@@ -9,9 +9,10 @@ table commits the offsets of its own partitions, and only after its inserts succ
 Why one of each: chDB runs one statement at a time and holds the GIL while it does, so a thread per table
 bought nothing, and a busy table's thread starved the others of the client's lock (seen: `alerts` and
 `comment_sla` got no insert during 30 s of live traffic); and several kafka-python consumers polled in
-turn from one thread were seen to sit assigned but fetch nothing. The client is shared with the query
-service's thread through one lock (`SerializedClient`). While ClickHouse is away, the table retrying its
-batch holds the thread: every table waits for the same server anyway.
+turn from one thread were seen to sit assigned but fetch nothing. The query service has a connection of
+its own (a reader, see `query_service`), never this one: a statement an analyst sent on a shared
+connection once left its session read-only, and every insert after it failed. While ClickHouse is away,
+the table retrying its batch holds the thread: every table waits for the same server anyway.
 """
 
 from __future__ import annotations

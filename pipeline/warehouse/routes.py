@@ -9,8 +9,10 @@ The `*_COLUMNS` are the stored columns, for code that writes rows directly (test
 
 from __future__ import annotations
 
+import time
+
 from pipeline.warehouse.table_sink import Lines, TableSpec
-from schemas import CanonicalEvent, Topics, decode_events, encode_events
+from schemas import MAX_CLOCK_SKEW_S, CanonicalEvent, ClockLimit, Topics, decode_events, encode_events
 from schemas.outputs import Alert, Output, SlaRecord, WindowValue, decode_outputs, encode_outputs
 
 EVENT_COLUMNS = (*CanonicalEvent.__struct_fields__, "ingested_at")
@@ -57,15 +59,17 @@ ALERT_COLUMNS = (
 )
 
 
-def events_spec() -> TableSpec:
+def events_spec(max_clock_skew_s: float = MAX_CLOCK_SKEW_S) -> TableSpec:
     """Raw canonical events into `events`, through `events_input`. Lines that break the contract are left
     to the stream processors, which dead-letter them; this sink stores what is valid (re-encoded in the
-    canonical form, so `ts` is always epoch milliseconds) and counts nothing twice. A message marked
-    canonical by its publisher (as community-pulse's publishers mark all of theirs) is stored as it came:
-    decoding and re-encoding it would give the same bytes, for about 15% of the loader's CPU."""
+    canonical form, so `ts` is always epoch milliseconds) and counts nothing twice; like the processors,
+    it leaves out events stamped more than `max_clock_skew_s` ahead of its clock. A message marked
+    canonical by its publisher (as community-pulse's publishers mark all of theirs, having checked the
+    clock themselves) is stored as it came: decoding and re-encoding it would give the same bytes, for
+    about 15% of the loader's CPU."""
 
     def lines_of(value: bytes) -> Lines:
-        events, _ = decode_events(value)
+        events, _ = decode_events(value, ClockLimit.of(time.time_ns() // 1_000_000, max_clock_skew_s))
         return Lines(len(events), encode_events(events))
 
     return TableSpec("events", lines_of, "events_input", takes_canonical=True)
@@ -99,10 +103,12 @@ def alerts_spec() -> TableSpec:
     return _outputs_spec("alerts", Alert)
 
 
-def sink_routes(topics: Topics) -> list[tuple[TableSpec, tuple[str, ...]]]:
+def sink_routes(
+    topics: Topics, max_clock_skew_s: float = MAX_CLOCK_SKEW_S
+) -> list[tuple[TableSpec, tuple[str, ...]]]:
     """Every table the sink fills, with the topics it reads for it."""
     return [
-        (events_spec(), topics.processor_inputs),
+        (events_spec(max_clock_skew_s), topics.processor_inputs),
         (engagement_minute_spec(), (topics.engagement,)),
         (comment_sla_spec(), (topics.comment_sla,)),
         (alerts_spec(), (topics.alerts,)),

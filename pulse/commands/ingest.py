@@ -25,7 +25,7 @@ from agents.simulator import DEFAULT_START
 from agents.webhook_server import Receiver, serve
 from pulse.commands.support import Context, Duration, console, err_console, fail_cleanly, stop_on_signals
 from pulse.settings import Settings
-from schemas import encode_event
+from schemas import ClockLimit, encode_event
 
 _batch_option = click.option(
     "--batch-events",
@@ -68,15 +68,22 @@ def replay_command(obj: Context, file: Path, batch_events: int | None, linger_ms
         stop_on_signals() as should_stop,
         EventPublisher(settings.kafka, settings.publisher, settings.topics.names) as publisher,
     ):
-        report = _run_replay(stream, publisher, str(file), total, should_stop)
+        report = _run_replay(stream, publisher, str(file), total, should_stop, settings.max_clock_skew_s)
     _print_replay_summary(report, publisher)
 
 
 def _run_replay(
-    stream: IO[bytes], publisher: EventPublisher, source: str, total: int | None, should_stop: Any
+    stream: IO[bytes],
+    publisher: EventPublisher,
+    source: str,
+    total: int | None,
+    should_stop: Any,
+    max_clock_skew_s: float,
 ) -> ReplayReport:
     if not err_console.is_terminal or total is None:
-        return replay(stream, publisher, source=source, should_stop=should_stop)
+        return replay(
+            stream, publisher, source=source, should_stop=should_stop, max_clock_skew_s=max_clock_skew_s
+        )
     columns = (
         TextColumn("replaying"),
         BarColumn(),
@@ -87,7 +94,7 @@ def _run_replay(
     with Progress(*columns, console=err_console, transient=True) as progress:
         task = progress.add_task("replay", total=total)
         return replay(
-            stream, publisher, source=source, should_stop=should_stop,
+            stream, publisher, source=source, should_stop=should_stop, max_clock_skew_s=max_clock_skew_s,
             on_progress=lambda r: progress.update(task, completed=r.bytes_read),
         )  # fmt: skip
 
@@ -185,6 +192,14 @@ def simulate(
         err_console.print(f"wrote {written:,} events to {out}")
         return
     settings = obj.settings(**_publisher_overrides(batch_events, linger_ms))
+    if until_ms is not None and duration is not None and rate:
+        ends_ahead_ms = until_ms - (time.time() + duration) * 1000
+        if ends_ahead_ms > settings.max_clock_skew_s * 1000:
+            err_console.print(
+                f"warning: simulated time runs {ends_ahead_ms / 60_000:.0f} min ahead of the wall clock by the "
+                "end; events further ahead than PULSE_MAX_CLOCK_SKEW_S go to the dead-letter topic "
+                "(start earlier: --start)"
+            )
     _send_paced(stream, settings, start_at, rate, accelerate)
 
 
@@ -216,7 +231,7 @@ def _send_paced(stream: Any, settings: Settings, start_at: datetime, rate: float
     """Sends events when the wall clock reaches their (accelerated) event time; `rate` 0 means no pacing."""
     start_ms = start_at.timestamp() * 1000
     t0 = time.monotonic()
-    sent = 0
+    sent = ahead = 0
     with (
         stop_on_signals() as should_stop,
         EventPublisher(settings.kafka, settings.publisher, settings.topics.names) as publisher,
@@ -229,15 +244,19 @@ def _send_paced(stream: Any, settings: Settings, start_at: datetime, rate: float
                     time.sleep(min(wait, 0.02))
             if should_stop():
                 break
-            publisher.publish(event)
-            sent += 1
+            limit = ClockLimit.of(time.time_ns() // 1_000_000, settings.max_clock_skew_s)
+            if publisher.publish_in_time(event, limit, stage="ingest-simulator", source="simulator"):
+                sent += 1
+            else:
+                ahead += 1
             if sent & 1023 == 0:
                 publisher.poll()
         publisher.flush()
     elapsed = time.monotonic() - t0
     console.print(
         f"{sent:,} events sent in {elapsed:.1f} s ({sent / elapsed if elapsed else 0:,.0f} events/s, "
-        f"{publisher.stats.messages:,} messages)",
+        f"{publisher.stats.messages:,} messages)"
+        + (f"; {ahead:,} stamped ahead of the wall clock dead-lettered (start earlier)" if ahead else ""),
         highlight=False,
     )
 
@@ -266,7 +285,9 @@ def webhooks(obj: Context, host: str | None, port: int | None) -> None:
     listen = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = obj.settings(**({"webhooks": listen} if listen else {}))
     receiver = Receiver(
-        settings.webhooks, lambda: AsyncEventSender(settings.kafka, settings.publisher, settings.topics.names)
+        settings.webhooks,
+        lambda: AsyncEventSender(settings.kafka, settings.publisher, settings.topics.names),
+        max_clock_skew_s=settings.max_clock_skew_s,
     )
     configured = [
         name

@@ -85,6 +85,7 @@ def notify(
         {name: wanted[name] for name in (topics.alerts, topics.dead_letters)},
         settings.topics.replication_factor,
         settings.topics.retention_bytes,
+        settings.topics.retention_ms(topics),
     )
     notifier = Notifier(
         settings.notify, settings.kafka, topics, destinations,

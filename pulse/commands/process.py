@@ -41,12 +41,16 @@ def process(obj: Context, app_id: str | None, sla_s: float | None, lateness_s: f
     settings = obj.settings(processor={k: v for k, v in overrides.items() if v is not None})
     topics = settings.topics.names
     wanted = settings.topics.partitions(topics)
-    ensure_topics(settings.kafka, wanted, settings.topics.replication_factor, settings.topics.retention_bytes)
+    ensure_topics(
+        settings.kafka, wanted, settings.topics.replication_factor, settings.topics.retention_bytes,
+        settings.topics.retention_ms(topics),
+    )  # fmt: skip
     partitions = settings.topics.event_partitions
     check_partitions(settings.kafka, [*topics.processor_inputs, topics.ticks], partitions)
     app = build_app(
         settings.processor, settings.kafka, topics,
         partitions=partitions, replication_factor=settings.topics.replication_factor,
+        max_clock_skew_s=settings.max_clock_skew_s,
     )  # fmt: skip
     err_console.print(
         f"processor {settings.processor.app_id}: {partitions} partitions from {settings.kafka.bootstrap_servers}"

@@ -20,7 +20,7 @@ from pulse.local.live_view import PipelineWatcher, Snapshot, print_line, render
 from pulse.local.local_kafka import LocalKafka
 from pulse.local.local_pipeline import LocalPipeline, RunOptions
 from pulse.settings import Settings
-from schemas import CanonicalEvent
+from schemas import CanonicalEvent, ClockLimit
 
 
 @click.command("run")
@@ -150,7 +150,10 @@ def _replay_until_done(settings: Settings, pipeline: LocalPipeline, file: Path, 
         file.open("rb") as lines,
         EventPublisher(settings.kafka, settings.publisher, pipeline.topics) as publisher,
     ):
-        report = replay(lines, publisher, source=str(file), should_stop=should_stop)
+        report = replay(
+            lines, publisher, source=str(file), should_stop=should_stop,
+            max_clock_skew_s=settings.max_clock_skew_s,
+        )  # fmt: skip
     if report.stopped_early:
         raise PulseError("stopped before the file was replayed")
     err_console.print(
@@ -197,7 +200,10 @@ def _run_live(
             replay_file.open("rb") as lines,
             EventPublisher(settings.kafka, settings.publisher, pipeline.topics) as p,
         ):
-            report = replay(lines, p, source=str(replay_file), should_stop=should_stop)
+            report = replay(
+                lines, p, source=str(replay_file), should_stop=should_stop,
+                max_clock_skew_s=settings.max_clock_skew_s,
+            )  # fmt: skip
         err_console.print(f"replayed {report.sent:,} events, {report.rejected:,} bad lines dead-lettered")
     events = _source_events(source, rate, accelerate, communities, seed, duration_s)
     watcher = PipelineWatcher(settings).start()
@@ -216,7 +222,8 @@ def _run_live(
                     publisher.poll()
                     time.sleep(min(wait, 0.02))
                 if event is not None:
-                    publisher.publish(event)
+                    limit = ClockLimit.of(time.time_ns() // 1_000_000, settings.max_clock_skew_s)
+                    publisher.publish_in_time(event, limit, stage="ingest-simulator", source="simulator")
                 if time.monotonic() - last_view >= (1.0 if live else 10.0):
                     pipeline.check()
                     last_view = time.monotonic()

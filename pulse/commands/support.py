@@ -43,7 +43,20 @@ class Context:
         try:
             return load(**merged)
         except ValidationError as exc:
-            raise click.UsageError(f"invalid settings:\n{exc}") from None
+            raise click.UsageError(f"invalid settings:\n{settings_problems(exc)}") from None
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """One line per problem, naming the setting and its environment variable, never the value given (it
+    may be a secret: pydantic's own message repeats the input)."""
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False, include_context=False):
+        loc = [str(part) for part in error["loc"]]
+        variable = "PULSE_" + "__".join(loc[:2]).upper() if loc else "PULSE_*"
+        inside = f", field {'.'.join(loc[2:])}" if len(loc) > 2 else ""
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"  {'.'.join(loc) or 'settings'} ({variable}{inside}): {message}")
+    return "\n".join(lines)
 
 
 def fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:

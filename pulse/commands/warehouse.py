@@ -14,7 +14,7 @@ import orjson
 from rich.table import Table
 
 from pipeline.warehouse import ClickHouseSettings, apply_migrations, connect
-from pipeline.warehouse.client import redacted_dsn
+from pipeline.warehouse.client import connect_reader, redacted_dsn
 from pipeline.warehouse.data_clock import newest_data_end
 from pipeline.warehouse.loader import Route, SerializedClient, WarehouseLoader
 from pipeline.warehouse.named_queries import catalogue, named
@@ -66,32 +66,38 @@ def sink(obj: Context, dsn: str | None, batch_rows: int | None) -> None:
     topics = settings.topics.names
     ensure_topics(
         settings.kafka, settings.topics.partitions(topics), settings.topics.replication_factor,
-        settings.topics.retention_bytes,
+        settings.topics.retention_bytes, settings.topics.retention_ms(topics),
     )  # fmt: skip
     raw = connect(settings.clickhouse)
     applied = apply_migrations(raw)
     if applied:
         err_console.print(f"applied DDL {', '.join(f'{v:04d}' for v in applied)}")
     client = SerializedClient(raw)
-    routes = [Route(spec, sources) for spec, sources in sink_routes(topics)]
+    routes = [Route(spec, sources) for spec, sources in sink_routes(topics, settings.max_clock_skew_s)]
     # The group coordinator's warnings (session expired, member unknown, rejoin failed) belong in the
     # loader's log: a loader whose commits were refused for minutes under load logged nothing to say why.
     logging.getLogger("kafka.coordinator").setLevel(logging.WARNING)
     loader = WarehouseLoader(
         settings.kafka, routes, client, topics.dead_letters, settings.sink.group, settings.sink
     )
-    service = QueryService(client, address_file(settings.clickhouse))
+    # The embedded store answers queries through this process, on a connection of its own (a reader),
+    # never the loader's: nothing an analyst sends can change the session the inserts run in.
+    served_at = address_file(settings.clickhouse)
+    service = QueryService(connect_reader(settings.clickhouse), served_at) if served_at else None
     with stop_on_signals() as should_stop:
         loader.start()
-        address = service.start()
+        queries = "query the server directly"
+        if service is not None:
+            queries = f"queries served at {service.start()} (credential in {served_at}, for this user only)"
         err_console.print(
             f"loading {', '.join(r.spec.table for r in routes)} into {settings.clickhouse.database} "
-            f"({_where(settings.clickhouse.dsn)}); queries served at {address}"
+            f"({_where(settings.clickhouse.dsn)}); {queries}"
         )
         try:
             loader.run_until(should_stop)
         finally:
-            service.stop()
+            if service is not None:
+                service.stop()
     for table, stats in loader.stats().items():
         err_console.print(
             f"{table}: {stats.rows_written} rows in {stats.batches} inserts, {stats.retries} retries, "

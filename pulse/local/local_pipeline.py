@@ -106,6 +106,7 @@ class LocalPipeline:
             s.topics.partitions(self.topics),
             s.topics.replication_factor,
             s.topics.retention_bytes,
+            s.topics.retention_ms(self.topics),
         )
         for child in self.plan():
             child.start()

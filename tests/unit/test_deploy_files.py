@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import hashlib
 import importlib
 import json
 import os
 import re
 import shlex
+import subprocess
 import tomllib
 import typing
 from pathlib import Path
@@ -25,6 +27,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, SecretStr
 
+from pipeline.warehouse import ClickHouseSettings
 from pulse.cli import main as pulse_cli
 from pulse.settings import Settings, load
 
@@ -222,13 +225,71 @@ def test_secret_settings_come_from_the_environment() -> None:
             if key in secrets or "PASSWORD" in key:
                 match = INTERPOLATION.fullmatch(value)
                 assert match, f"{name}: {key} must come from the environment, not be written here"
-                assert match[2] == ":-" and "change-me" in match[3], f"{name}: {key}: mark the default"
+                assert match[2] == ":?" and match[1] in match[3], f"{name}: {key}: no default, a message"
 
 
-def test_every_interpolation_has_a_default() -> None:
-    """`docker compose up` works without a .env file; nothing expands to an empty string."""
+def test_no_password_has_a_default_and_nothing_expands_to_nothing() -> None:
+    """Without a password `docker compose` refuses to start, saying which (a default is a password anybody
+    can read here); every other variable has a default; none expands to an empty string."""
+    assert "change-me" not in COMPOSE_TEXT
     for match in INTERPOLATION.finditer(COMPOSE_TEXT):
         assert match[2] in (":-", ":?") and match[3], match[0]
+        assert (match[2] == ":?") == ("PASSWORD" in match[1]), match[0]
+
+
+def test_no_password_is_on_a_command_line() -> None:
+    """Health checks and init scripts log in with client config files (deploy/clickhouse/client.sh)."""
+    for name, service in SERVICES.items():
+        test = service.get("healthcheck", {}).get("test", [])
+        assert not any("--password" in part for part in test), name
+    for script in (ROOT / "deploy").rglob("*.sh"):
+        assert "--password" not in script.read_text(), script
+
+
+def test_the_healthcheck_puts_the_password_in_a_private_file_never_in_an_argument(tmp_path: Path) -> None:
+    """deploy/clickhouse/client.sh run with a stand-in for clickhouse-client that records what it got."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "clickhouse-client").write_text(
+        "#!/bin/bash\n"
+        f'printf "%s\\n" "$@" > {tmp_path}/argv\n'
+        f'config=$2; stat -c %a "$config" > {tmp_path}/mode; cp "$config" {tmp_path}/config\n'
+        f"env > {tmp_path}/env; cat > {tmp_path}/stdin\n"
+    )
+    (bin_dir / "hostname").write_text("#!/bin/bash\necho 172.18.0.2\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    password = "p<a&s>s-0123456789 'quoted'"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "PW": password, "CLICKHOUSE_USER": "pulse_admin",
+           "CLICKHOUSE_PASSWORD": "the-admins-password"}  # fmt: skip
+    script = ROOT / "deploy" / "clickhouse" / "client.sh"
+    done = subprocess.run(["bash", str(script), "healthcheck", "PW"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    argv = (tmp_path / "argv").read_text()
+    assert "p<a&s>s" not in argv and "--config-file" in argv and "172.18.0.2" in argv
+    assert (tmp_path / "mode").read_text().strip() == "600"
+    config = (tmp_path / "config").read_text()
+    assert "<user>pulse_writer</user>" in config
+    assert "<password>p&lt;a&amp;s&gt;s-0123456789 'quoted'</password>" in config
+    assert "CLICKHOUSE_PASSWORD" not in (tmp_path / "env").read_text(), "the administrator's would win"
+    used = argv.splitlines()[argv.splitlines().index("--config-file") + 1]
+    assert used.startswith("/tmp/pulse-client.") and not Path(used).exists(), "removed after use"
+
+    new = "n3w-analyst-password-0123"
+    done = subprocess.run(["bash", str(script), "set-password", "analyst"], env=env, input=new + "\n",
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (
+        new not in (tmp_path / "argv").read_text()
+        and "<user>pulse_admin</user>" in (tmp_path / "config").read_text()
+    )
+    digest = hashlib.sha256(new.encode()).hexdigest()
+    assert (
+        tmp_path / "stdin"
+    ).read_text() == f"ALTER USER analyst IDENTIFIED WITH sha256_hash BY '{digest}'\n"
+    short = subprocess.run(["bash", str(script), "set-password", "analyst"], env=env, input="short\n",
+                           capture_output=True, text=True)  # fmt: skip
+    assert short.returncode != 0 and "at least 16" in short.stderr
 
 
 def test_the_optional_settings_file_is_optional() -> None:
@@ -327,12 +388,15 @@ def test_clickhouse_creates_the_users_the_services_log_in_as() -> None:
     script = scripts[0].read_text()
     users_in_container = re.search(r"< (\S+users\.sql)", script)
     assert users_in_container and clickhouse[users_in_container[1]] == ROOT / "deploy/clickhouse/users.sql"
+    helper = re.search(r"source (\S+client\.sh)", script)
+    assert helper and clickhouse[helper[1]] == ROOT / "deploy/clickhouse/client.sh"
+    assert "IDENTIFIED WITH sha256_hash BY '" + "0" * 64 + "'" in USERS_SQL, "created locked"
     env = environment(SERVICES["clickhouse"])
     for variable in ("CLICKHOUSE_WRITER_PASSWORD", "CLICKHOUSE_ANALYST_PASSWORD"):
         assert variable in script and variable in env
     writer = environment(SERVICES["sink"])
-    assert f"CREATE USER IF NOT EXISTS {writer['PULSE_CLICKHOUSE__USERNAME']} " in USERS_SQL
-    assert f"ALTER USER {writer['PULSE_CLICKHOUSE__USERNAME']} " in script
+    assert re.search(rf"CREATE USER IF NOT EXISTS {writer['PULSE_CLICKHOUSE__USERNAME']}\s", USERS_SQL)
+    assert f'pulse_set_password "$pulse_admin_config" {writer["PULSE_CLICKHOUSE__USERNAME"]} ' in script
     # The writer's password is one variable for the server and for the services.
     assert interpolated(writer["PULSE_CLICKHOUSE__PASSWORD"]) == "CLICKHOUSE_WRITER_PASSWORD"
     assert interpolated(env["CLICKHOUSE_WRITER_PASSWORD"]) == "CLICKHOUSE_WRITER_PASSWORD"
@@ -358,13 +422,34 @@ def test_the_data_source_is_the_read_only_analyst() -> None:
     assert source["type"] == "grafana-clickhouse-datasource"
     assert source["jsonData"]["host"] == "clickhouse" and "clickhouse" in SERVICES
     assert source["jsonData"]["username"] == "analyst"
-    assert "CREATE USER IF NOT EXISTS analyst " in USERS_SQL and "readonly = 2" in USERS_SQL
+    assert re.search(r"CREATE USER IF NOT EXISTS analyst\s", USERS_SQL) and "readonly = 2" in USERS_SQL
     assert (
         source["jsonData"]["defaultDatabase"] == environment(SERVICES["sink"])["PULSE_CLICKHOUSE__DATABASE"]
     )
     variable = re.fullmatch(r"\$\{(\w+)\}", source["secureJsonData"]["password"])
     assert variable, "Grafana expands ${NAME} from its environment"
     assert interpolated(SERVICES["grafana"]["environment"][variable[1]]) == "CLICKHOUSE_ANALYST_PASSWORD"
+
+
+def test_the_analysts_limits_cannot_be_set_away() -> None:
+    """Each of `pulse query`'s limits is a constraint of the analyst's profile: it may be lowered, never
+    raised or switched off (0 is "no limit"), and an overflow stays an error."""
+    assert re.search(r"CREATE USER IF NOT EXISTS analyst\s[^;]*SETTINGS PROFILE 'analyst_limits';", USERS_SQL)
+    profile = re.search(r"CREATE SETTINGS PROFILE IF NOT EXISTS analyst_limits SETTINGS([^;]*);", USERS_SQL)
+    assert profile, "the analyst's profile"
+    limits = {m[0]: (int(m[1]), int(m[2]), int(m[3]))
+              for m in re.findall(r"(\w+) = (\d+) MIN (\d+) MAX (\d+)", profile[1])}  # fmt: skip
+    defaults = ClickHouseSettings()
+    ours = {
+        "max_execution_time": defaults.query_timeout_s,
+        "max_memory_usage": defaults.query_max_memory_bytes,
+        "max_result_rows": defaults.query_max_rows,
+    }
+    for name, value in ours.items():
+        assert name in limits, f"{name} is not constrained"
+        assert limits[name][1] >= 1 and limits[name][0] == limits[name][2] == value, (name, limits[name])
+    for mode in ("timeout_overflow_mode", "result_overflow_mode"):
+        assert f"{mode} = 'throw' CONST" in profile[1]
 
 
 def dashboard_queries() -> list[str]:

@@ -213,3 +213,35 @@ def test_messages_are_split_to_stay_under_batch_bytes(kafka: KafkaSettings, topi
     assert [e.event_id for r in records for e in r.events] == [c.event_id for c in comments]
     assert all(len(r.value) <= 4096 for r in records), [len(r.value) for r in records]
     assert all(r.headers == {CANONICAL_HEADER: b"1"} for r in records)
+
+
+def test_cli_replay_dead_letters_a_line_stamped_a_day_ahead(
+    kafka: KafkaSettings, topics: Topics, unique: str, tmp_path: Path
+) -> None:
+    import time
+
+    now = time.time_ns() // 1_000_000
+    good = [orjson.loads(line) | {"ts": now - 60_000 + i} for i, line in enumerate(simulated_lines(50))]
+    lines = [orjson.dumps(event) for event in good]
+    tomorrow = orjson.dumps(good[0] | {"event_id": "tomorrow", "ts": now + 86_400_000})
+    lines.insert(1, tomorrow)
+    path = tmp_path / "ahead.ndjson"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    env = {
+        **os.environ,
+        "PULSE_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "PULSE_TOPICS__PREFIX": f"t{unique}-",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "pulse", "replay", str(path)], capture_output=True, text=True, env=env,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "50 sent, 1 rejected (dead-lettered)" in " ".join(result.stdout.split())
+    (dead,) = read_all(kafka, topics.dead_letters)
+    assert dead.value == tomorrow and dead.headers[DLQ_SOURCE] == f"{path}:2".encode()
+    assert dead.headers[DLQ_CODE] == b"ts_ahead_of_clock"
+    assert dead.headers[DLQ_REASON].decode().startswith("line 2: field 'ts': ")
+    assert "ahead of the wall clock" in dead.headers[DLQ_REASON].decode()
+    landed = {e.event_id for r in read_all(kafka, *topics.event_topics) for e in r.events}
+    assert "tomorrow" not in landed and len(landed) == 50

@@ -30,7 +30,7 @@ from tests import webhook_payloads as p
 from tests.events import wire
 from tests.kafka_reading import read_all
 
-TOKEN = "generic-token"
+TOKEN = "generic-token-0123456789"
 
 
 def settings() -> WebhookSettings:
@@ -202,3 +202,41 @@ def test_broker_down_answers_503_then_the_retry_goes_through(kafka: KafkaSetting
 
     run(dead, topics, scenario)
     assert [e.comment_id for _, e in landed(kafka, topics)] == ["9051"]
+
+
+def test_an_event_stamped_a_day_ahead_is_dead_lettered_not_sent(kafka: KafkaSettings, topics: Topics) -> None:
+    import time
+
+    from schemas import DLQ_CODE, DLQ_REASON, DLQ_SOURCE, DLQ_STAGE
+
+    tomorrow_s = time.time() + 86_400
+    vk_ahead = orjson.dumps(p.vk("wall_reply_new", {**p.VK_COMMENT["object"], "id": 9099, "date": int(tomorrow_s)},
+                                 event_id="ahead1"))  # fmt: skip
+    now_ms = time.time_ns() // 1_000_000
+    lines = [validate(wire("like", event_id="now", ts=now_ms)),
+             validate(wire("like", event_id="tomorrow", ts=int(tomorrow_s * 1000)))]  # fmt: skip
+    body = b"".join(encode_event(e) + b"\n" for e in lines)
+
+    async def scenario(s: Running) -> None:
+        assert await s.post("/webhooks/vk", vk_ahead) == (200, "ok"), "handled: a retry would be no earlier"
+        status, text = await s.post("/events", body, {"Authorization": f"Bearer {TOKEN}"})
+        answer = orjson.loads(text)
+        assert status == 200 and answer["received"] == 1
+        (reason,) = answer["dead_lettered"]
+        assert reason.startswith("field 'ts': ") and "ahead of the wall clock" in reason
+        stats = orjson.loads((await s.get("/stats"))[1])
+        assert (stats["vk.ahead_of_clock"], stats["events.ahead_of_clock"], stats["events.accepted"]) == (
+            1,
+            1,
+            1,
+        )
+
+    run(kafka, topics, scenario)
+    assert [e.event_id for _, e in landed(kafka, topics)] == ["now"]
+    dead = sorted(read_all(kafka, topics.dead_letters), key=lambda r: r.headers[DLQ_SOURCE])
+    assert [(r.headers[DLQ_SOURCE], r.headers[DLQ_STAGE], r.headers[DLQ_CODE]) for r in dead] == [
+        (b"webhook:events", b"ingest-webhook", b"ts_ahead_of_clock"),
+        (b"webhook:vk", b"ingest-webhook", b"ts_ahead_of_clock"),
+    ]
+    assert all(r.headers[DLQ_REASON].startswith(b"field 'ts': ") for r in dead)
+    assert validate(orjson.loads(dead[1].value)).comment_id == "9099", "the mapped event, canonical"

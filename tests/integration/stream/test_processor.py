@@ -212,6 +212,55 @@ def test_bad_lines_go_to_the_dead_letter_topic_and_the_rest_is_counted(
     assert windows[-1].likes == 2
 
 
+def test_an_event_from_the_future_fires_nothing_early_and_drops_nothing_later(
+    kafka: KafkaSettings, unique: str, tmp_path: Path
+) -> None:
+    """A producer we do not control (kafka-python, not our publisher) sends a live comment and, in the
+    same message, one stamped a day ahead: the record timestamp is the first event's, so Kafka takes it.
+    The worker dead-letters that line naming `ts`; the open SLA clock does not fire (its deadline is ten
+    minutes away) and the later comments and likes are counted, none of them late."""
+    from kafka import KafkaProducer
+
+    from schemas import DLQ_CODE, DLQ_REASON, encode_message
+    from tests.kafka_reading import read_all
+
+    worker = prepare(kafka, f"f{unique}-", tmp_path, sla_default_s=600, at_risk_fraction=0.5)
+    now = time.time_ns() // 1_000_000
+
+    def live(kind: str, eid: str, ts: int, **fields: Any) -> CanonicalEvent:
+        return validate({"event_id": eid, "type": kind, "platform": "vk", "community_id": "c1",
+                         "post_id": "p1", "user_id": f"u-{eid}", "ts": ts, **fields})  # fmt: skip
+
+    first = [live("comment", "m1", now - 5_000, comment_id="m1"),
+             live("comment", "mf", now + 86_400_000, comment_id="mf")]  # fmt: skip
+    later_comment = [live("comment", "m2", now - 1_000, comment_id="m2")]
+    later_likes = [live("like", "l1", now - 3_000), live("like", "l2", now - 2_000)]
+    producer = KafkaProducer(**kafka.client_config(), acks="all")
+    for topic, events in ((worker.topics.comments, first), (worker.topics.likes, later_likes),
+                          (worker.topics.comments, later_comment)):  # fmt: skip
+        producer.send(topic, value=encode_message(events), key=b"vk:c1:p1").get(timeout=30)
+    producer.close()
+    worker.start()
+    try:
+        worker.wait_drained(timeout_s=120)
+        stats = stats_since(worker, time.time_ns() // 1_000_000 + 1_000, timeout_s=60)  # ticks went by
+    finally:
+        assert worker.stop() == 0, worker.log_tail()
+    (dead,) = read_all(kafka, worker.topics.dead_letters)
+    assert dead.value == encode_message(first[1:]).rstrip(b"\n")
+    assert dead.headers[DLQ_CODE] == b"ts_ahead_of_clock"
+    assert dead.headers[DLQ_REASON].startswith(b"line 2: field 'ts': ")
+    assert [a for a in worker.outputs(worker.topics.alerts)] == [], "no SLA clock fired early"
+    windows: dict[int, WindowValue] = {}
+    for out in worker.outputs(worker.topics.engagement):
+        if isinstance(out, WindowValue):
+            windows[out.minute_ms] = out
+    assert all(minute <= now for minute in windows), "no window in the future"
+    assert sum(w.comments for w in windows.values()) == 2 and sum(w.likes for w in windows.values()) == 2
+    assert sum(s.late_events for s in stats.values()) == 0
+    assert sum(s.rejected_lines for s in stats.values()) == 1
+
+
 def test_input_deleted_before_it_was_processed_is_reported_and_the_rest_is_counted(
     kafka: KafkaSettings, unique: str, tmp_path: Path
 ) -> None:

@@ -7,15 +7,20 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from kafka import KafkaProducer
 
 from agents import EventPublisher, PublisherSettings
+from pipeline import QueryRefused
 from pipeline.warehouse import ClickHouseSettings, apply_migrations, connect
 from pipeline.warehouse.loader import Route, SerializedClient, WarehouseLoader
+from pipeline.warehouse.query_service import read_address, run_query
 from pipeline.warehouse.routes import sink_routes
 from pipeline.warehouse.table_sink import SinkSettings
 from pulse.topics import ensure_topics, wait_committed
@@ -170,8 +175,39 @@ def test_query_works_with_and_without_a_running_sink(
         ]
         # chDB's memory tracker raises its own thread's priority; every other thread took the niceness.
         assert len(threads) > 5 and {n for name, n in threads if name != "MemoryWorker"} == {7}, threads
-        refused = pulse(env, "query", "INSERT INTO alerts (alert_id) VALUES ('x')")
-        assert refused.returncode == 1 and "readonly" in refused.stderr.lower()
+        refused = pulse(env, "query", "SELECT 1; DROP TABLE alerts")
+        assert refused.returncode == 1 and "one statement at a time" in refused.stderr, refused.stderr
+        served = ClickHouseSettings(dsn=f"chdb://{store}")
+        for hostile in (
+            "INSERT INTO alerts (alert_id) VALUES ('x')",
+            f"INSERT INTO FUNCTION file('{tmp_path}/x.csv', 'CSV') SELECT 1",
+            f"SELECT 1 INTO OUTFILE '{tmp_path}/out.csv'",
+            "SELECT * FROM file('/etc/hostname', 'LineAsString')",
+            "SELECT * FROM url('http://127.0.0.1:9/x', 'LineAsString')",
+            "SET max_threads = 2",
+            "TRUNCATE TABLE alerts",
+        ):
+            with pytest.raises(QueryRefused):
+                run_query(served, hostile, open_store=False)
+        assert not list(tmp_path.glob("*.csv"))
+        where = read_address(address)
+        stranger = urllib.request.Request(
+            f"http://{where.address}/query", data=b'{"sql": "SELECT 1"}', method="POST",
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        with pytest.raises(urllib.error.HTTPError) as unauthorised:
+            urllib.request.urlopen(stranger, timeout=10)
+        assert unauthorised.value.code == 401
+        # The loader still inserts after all that: a new alert lands.
+        producer = KafkaProducer(**kafka.client_config(), acks="all")
+        producer.send(topics.alerts, value=encode_outputs([alert("m3", AlertKind.UNANSWERED)])).get(30)
+        producer.close()
+        count = "SELECT count() FROM alerts FINAL"
+        while time.monotonic() < deadline and run_query(served, count, open_store=False).rows != [[2]]:
+            time.sleep(0.3)
+        assert run_query(served, count, open_store=False).rows == [[2]]
+        counted = pulse(env, "query", "SELECT count() FROM alerts FINAL", "--format", "csv")
+        assert counted.returncode == 0 and counted.stdout.splitlines()[-1] == "2", counted.stderr
     finally:
         sink.terminate()
         _, err = sink.communicate(timeout=60)
@@ -179,4 +215,4 @@ def test_query_works_with_and_without_a_running_sink(
     assert "engagement_minute: " in err and not Path(f"{store}.query-address").exists()
     alone = pulse(env, "query", "SELECT count() AS alerts FROM alerts FINAL", "--format", "csv")
     assert alone.returncode == 0, alone.stderr
-    assert alone.stdout.splitlines() == ["alerts", "1"], "the store opened directly once the sink is gone"
+    assert alone.stdout.splitlines() == ["alerts", "2"], "the store opened directly once the sink is gone"

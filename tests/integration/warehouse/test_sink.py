@@ -304,3 +304,25 @@ def test_a_quiet_input_is_inserted_after_half_the_flush_interval(
     sink.flush_if_due(quiet=True)  # nothing pending: no insert, and no commit either
     assert sink.stats.batches == 1
     consumer.close()
+
+
+def test_an_event_stamped_ahead_of_the_clock_by_another_producer_is_not_stored(
+    kafka: KafkaSettings, topics: Topics, clickhouse: ClickHouseSettings, unique: str
+) -> None:
+    from schemas import validate
+    from tests.events import wire
+
+    now = time.time_ns() // 1_000_000
+    events = [
+        validate(wire("like", event_id="now", ts=now)),
+        validate(wire("like", event_id="later", ts=now + 86_400_000)),
+    ]
+    producer = KafkaProducer(**kafka.client_config())  # not our publisher: no canonical mark
+    producer.send(topics.likes, value=encode_events(events), partition=0).get(timeout=30)
+    producer.close()
+    client = connect(clickhouse)
+    apply_migrations(client)
+    consumer = consumer_for(kafka, topics, f"ahead-{unique}", topics.likes)
+    drain(TableSink(events_spec(), consumer, client, lambda *a: None))
+    consumer.close()
+    assert stored_ids(client) == ["now"], "the processors dead-letter it; the table does not keep it either"

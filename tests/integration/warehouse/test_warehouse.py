@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from pipeline.warehouse import ClickHouseSettings, apply_migrations, connect
@@ -40,7 +41,7 @@ def test_events_table_deduplicates_a_resent_batch(clickhouse: ClickHouseSettings
         None,
         None,
         None,
-        1,
+        time.time_ns() // 1_000_000,  # stored now: the tables keep rows 400 days from when they were stored
     ]
     names = ["event_id", "type", "platform", "community_id", "post_id", "user_id", "ts", "comment_id",
              "parent_id", "by_community", "text", "age_band", "gender", "country", "ingested_at"]  # fmt: skip
@@ -130,3 +131,29 @@ def test_segment_counts_ignore_duplicate_events(clickhouse: ClickHouseSettings) 
         "SELECT age_band, gender, country, likes, comments, reposts, engagers FROM engagement_by_segment"
     ).result_rows
     assert result == [("18-24", "female", "DE", 3, 1, 1, 3)]
+
+
+def test_rows_expire_400_days_after_they_were_stored_not_after_their_event_time(
+    clickhouse: ClickHouseSettings,
+) -> None:
+    """A replay of history two years old is kept; a row stored 401 days ago is dropped (by its part)."""
+    client = connect(clickhouse)
+    apply_migrations(client)
+    now_ms = time.time_ns() // 1_000_000
+    old_history = ["old", "like", "vk", "c1", "p1", "u1", now_ms - 730 * 86_400_000, None, None, False,
+                   None, None, None, None, now_ms]  # fmt: skip
+    stored_long_ago = ["gone", "like", "vk", "c1", "p1", "u1", now_ms - 60_000, None, None, False,
+                       None, None, None, None, now_ms - 401 * 86_400_000]  # fmt: skip
+    client.insert("events", [old_history], column_names=EVENT_COLUMNS)
+    client.insert("events", [stored_long_ago], column_names=EVENT_COLUMNS)
+    client.command("OPTIMIZE TABLE events FINAL")
+    assert [row[0] for row in client.query("SELECT event_id FROM events").result_rows] == ["old"]
+    ttl = {row[0]: row[1] for row in client.query(
+        "SELECT name, engine_full FROM system.tables WHERE database = currentDatabase()").result_rows}  # fmt: skip
+    for table, column in (("events", "ingested_at"), ("engagement_minute", "written_at"),
+                          ("comment_sla", "written_at"), ("alerts", "written_at"),
+                          ("engagement_segment_hour", "written_at")):  # fmt: skip
+        assert (
+            f"TTL {column} + toIntervalDay(400)" in ttl[table]
+            or f"TTL toDateTime({column}) + toIntervalDay(400)" in ttl[table]
+        ), ttl[table]

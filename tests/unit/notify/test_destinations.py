@@ -146,7 +146,7 @@ def test_huge_storms_are_split_into_sane_messages() -> None:
 # --- how API answers are judged ---------------------------------------------------------------------------
 
 
-def telegram(token: str = "123:SECRET") -> TelegramChat:
+def telegram(token: str = "123:SECRET-bot-token") -> TelegramChat:
     config = TelegramDestination(name="duty", kind="telegram", bot_token=token, chat_id="-100")  # type: ignore[arg-type]
     return TelegramChat(config, config.pacing(NotifySettings()))
 
@@ -185,8 +185,8 @@ def test_telegram_answers_carry_their_own_retry_after() -> None:
 
 
 def test_secrets_never_reach_error_messages() -> None:
-    destination = telegram("123:TOP-SECRET")
-    error = failure(judge_http, destination, 500, {}, b"failed for /bot123:TOP-SECRET/sendMessage")
+    destination = telegram("123:TOP-SECRET-bot-token")
+    error = failure(judge_http, destination, 500, {}, b"failed for /bot123:TOP-SECRET-bot-token/sendMessage")
     assert "TOP-SECRET" not in str(error) and "***" in str(error)
     assert "TOP-SECRET" not in destination.describe()
 
@@ -248,7 +248,7 @@ kinds = ["unanswered_comment", "resolved"]
 [[destination]]
 name = "duty"
 kind = "telegram"
-bot_token = "123456:ABC"
+bot_token = "123456:ABC-bot-token-of-duty"
 chat_id = "-1001234567890"
 communities = ["vk:12345"]
 rate_per_minute = 10
@@ -257,7 +257,7 @@ rate_per_minute = 10
 name = "tooling"
 kind = "webhook"
 url = "https://tools.example/pulse"
-secret = "s3cret"
+secret = "s3cret-signing-key"
 headers = { Authorization = "Bearer t0ken" }
 """
 
@@ -279,7 +279,7 @@ def test_the_file_lists_several_destinations_with_routes_and_limits(tmp_path: Pa
     [
         ("[[destination]]\nname='x'\nkind='pager'\n", "destination.0"),
         ("[[destination]]\nname='x'\nkind='slack'\n", "url"),
-        ("[[destination]]\nname='x'\nkind='webhook'\nurl='ftp://x'\n", "http"),
+        ("[[destination]]\nname='x'\nkind='webhook'\nurl='ftp://files.example/hook'\n", "http"),
         ("[[destination]]\nname='x'\nkind='stdout'\ncolour='red'\n", "colour"),
         ("[[destination]]\nname='x'\nkind='stdout'\n[[destination]]\nname='x'\nkind='stdout'\n", "unique"),
         ("destination = [", "TOML"),
@@ -296,16 +296,16 @@ def test_environment_settings_make_one_destination_each_and_stdout_is_the_defaul
     assert [d.kind for d in load_destinations(NotifySettings())] == ["stdout"]
     settings = NotifySettings(
         slack_webhook_url="https://hooks.slack.com/x",  # type: ignore[arg-type]
-        telegram_bot_token="1:A",  # type: ignore[arg-type]
+        telegram_bot_token="1:A-bot-token-0123",  # type: ignore[arg-type]
         telegram_chat_id="-100",
         webhook_url="https://tools.example/hook",
-        webhook_secret="k",  # type: ignore[arg-type]
+        webhook_secret="k" * 16,  # type: ignore[arg-type]
     )
     assert [(d.name, d.kind) for d in load_destinations(settings)] == [
         ("slack", "slack"), ("telegram", "telegram"), ("webhook", "webhook"),
     ]  # fmt: skip
     with pytest.raises(NotifyConfigError, match="CHAT_ID"):
-        load_destinations(NotifySettings(telegram_bot_token="1:A"))  # type: ignore[arg-type]
+        load_destinations(NotifySettings(telegram_bot_token="1:A-bot-token-0123"))  # type: ignore[arg-type]
 
 
 # --- which offsets may be committed -----------------------------------------------------------------------

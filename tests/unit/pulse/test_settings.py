@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import types
+import typing
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
-from pulse.settings import load
+from pulse.settings import Settings, load
 
 
 def test_defaults_point_at_the_local_stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -23,7 +25,7 @@ def test_nested_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PULSE_KAFKA__BOOTSTRAP_SERVERS", "k1:9092,k2:9092")
     monkeypatch.setenv("PULSE_TOPICS__EVENT_PARTITIONS", "12")
     monkeypatch.setenv("PULSE_CLICKHOUSE__DSN", "https://ch.example:8443")
-    monkeypatch.setenv("PULSE_CLICKHOUSE__PASSWORD", "s3cret")
+    monkeypatch.setenv("PULSE_CLICKHOUSE__PASSWORD", "s3cret-writer-password")
     settings = load()
     assert settings.kafka.client_config()["bootstrap_servers"] == ["k1:9092", "k2:9092"]
     assert settings.topics.event_partitions == 12
@@ -71,3 +73,51 @@ def test_settings_doc_lists_every_variable() -> None:
     doc = (Path(__file__).parents[3] / "docs" / "settings.md").read_text()
     documented = set(re.findall(r"`(PULSE_[A-Z0-9_]+)`", doc))
     assert documented == variables(Settings, "PULSE_")
+
+
+def secret_fields(model: type[BaseModel], prefix: str = "") -> list[tuple[type[BaseModel], str, str]]:
+    """(model, field, dotted path) of every secret in the settings, models inside models included."""
+    found = []
+    for name, info in model.model_fields.items():
+        union = typing.get_origin(info.annotation) in (typing.Union, types.UnionType)
+        for kind in typing.get_args(info.annotation) if union else (info.annotation,):
+            inner = typing.get_args(kind)[0] if typing.get_origin(kind) is typing.Annotated else kind
+            if inner is SecretStr:
+                found.append((model, name, prefix + name))
+            elif isinstance(inner, type) and issubclass(inner, BaseModel):
+                found += secret_fields(inner, f"{prefix}{name}.")
+    return found
+
+
+def test_every_secret_refuses_to_be_empty_or_short() -> None:
+    from pipeline.notify.settings import SlackDestination, TelegramDestination, WebhookDestination
+
+    secrets = [s for m in (Settings, SlackDestination, TelegramDestination, WebhookDestination)
+               for s in secret_fields(m)]  # fmt: skip
+    paths = {path for _, _, path in secrets}
+    assert {"webhooks.bearer_token", "webhooks.vk.secret", "webhooks.telegram.secret_token",
+            "webhooks.meta.app_secret", "webhooks.meta.verify_token", "kafka.sasl_password",
+            "clickhouse.password", "notify.webhook_secret", "notify.telegram_bot_token", "bot_token",
+            "secret"} <= paths, paths  # fmt: skip
+    for model, name, _ in secrets:
+        for refused in ("", " " * 20, "x" * 15):
+            with pytest.raises(ValidationError, match="at least 16"):
+                model.__pydantic_validator__.validate_assignment(model.model_construct(), name, refused)
+        long_enough = "https://hooks.example/0123456789" if "url" in name else "0123456789abcdef"
+        model.__pydantic_validator__.validate_assignment(model.model_construct(), name, long_enough)
+
+
+def test_a_command_with_an_empty_or_short_secret_stops_at_once_naming_it() -> None:
+    from click.testing import CliRunner
+
+    from pulse.cli import main
+
+    empty = CliRunner(env={"PULSE_WEBHOOKS__BEARER_TOKEN": ""}).invoke(main, ["webhooks"])
+    assert empty.exit_code != 0
+    assert "webhooks.bearer_token (PULSE_WEBHOOKS__BEARER_TOKEN): this secret is empty" in empty.output
+    short = CliRunner(env={"PULSE_WEBHOOKS__VK": '{"secret": "hunter2"}'}).invoke(main, ["webhooks"])
+    assert short.exit_code != 0
+    assert (
+        "webhooks.vk.secret (PULSE_WEBHOOKS__VK, field secret): this secret has 7 characters" in short.output
+    )
+    assert "hunter2" not in short.output, "the value given is never shown"

@@ -76,3 +76,36 @@ def test_outputs_are_cut_into_messages_under_a_size_between_lines() -> None:
     assert encode_output_messages(windows[:3], 10) == [encode_outputs([w]) for w in windows[:3]], (
         "a line alone"
     )
+
+
+def test_an_event_stamped_beyond_the_clock_limit_is_rejected_naming_ts() -> None:
+    from schemas import ClockLimit, EventAhead, decode_events
+
+    now = 1_795_000_000_000
+    limit = ClockLimit.of(now, 300)
+    in_time = [validate(wire("like", event_id=f"e{i}", ts=now + 300_000 * i)) for i in range(2)]  # 0, +5 min
+    ahead = validate(wire("like", event_id="late-night", ts=now + 300_001))
+    assert decode_events(encode_message(in_time), limit) == (in_time, []), "the compiled pass, all in time"
+    events, rejected = decode_events(encode_message([in_time[0], ahead, in_time[1]]), limit)
+    assert events == in_time
+    (refused,) = rejected
+    assert refused.line == 2 and refused.raw == encode_event(ahead)
+    assert isinstance(refused.error, EventAhead) and refused.error.code == "ts_ahead_of_clock"
+    assert str(refused.error).startswith(
+        "line 2: field 'ts': 2026-11-18T11:11:40.001Z is 300.001 s ahead of the wall clock"
+    )
+    assert decode_events(encode_message([ahead]))[1] == [], "without a limit the contract alone judges"
+
+
+def test_an_erasure_tick_names_its_person_and_no_other_tick_does() -> None:
+    import pytest
+
+    from schemas.wire import Erasure, end_of_input_tick, erasure_tick, read_erasure, read_tick
+
+    tick = erasure_tick("vk", 'id:with "quotes" and ünicode')
+    assert read_erasure(tick) == Erasure("vk", 'id:with "quotes" and ünicode')
+    assert read_erasure(b"") is None and read_erasure(end_of_input_tick(5)) is None
+    with pytest.raises(ValueError, match="names nobody"):
+        read_erasure(b"erase:{}")
+    with pytest.raises(ValueError):
+        read_tick(tick)  # an erasure is never taken for an end-of-input time

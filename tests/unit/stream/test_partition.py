@@ -253,3 +253,95 @@ def test_windows_stay_open_while_an_input_topic_has_never_been_seen() -> None:
     assert (held.likes, held.comments, held.unique_engagers) == (3, 1, 3), "u0 liked and commented: 3 people"
     closed = minute_value(())  # no topic to wait for: the tick closes the window, as before
     assert (closed.likes, closed.comments) == (3, 1)
+
+
+def test_an_event_from_the_future_is_rejected_and_moves_no_clock() -> None:
+    """A comment stamped a day ahead used to move the partition's event time a day forward: every open SLA
+    clock fired at once and every later event was late. It is rejected (naming `ts`), nothing else moves."""
+    from schemas import CanonicalEvent, EventAhead
+
+    wall = 1_795_000_000_000  # a live stream: events seen a second after they happened
+    comment = CanonicalEvent("c1", "comment", "vk", "g1", "p1", "u1", wall - 1_000, comment_id="m1")
+    ahead = CanonicalEvent("c2", "comment", "vk", "g1", "p1", "u2", wall + 86_400_000, comment_id="m2")
+    later = CanonicalEvent("c3", "comment", "vk", "g1", "p1", "u3", wall + 1_000, comment_id="m3")
+    processor = PartitionProcessor(0, RULES)
+    effects = processor.process(TOPICS.comments, 0, encode_message([comment, ahead]), wall)
+    assert [(r.line, r.error.field, type(r.error)) for r in effects.rejected] == [(2, "ts", EventAhead)]
+    assert "86400 s (24 h) ahead of the wall clock" in str(effects.rejected[0].error)
+    assert effects.alerts == [], "no SLA clock fired early"
+    processor.process(TOPICS.comments, 1, encode_message([later]), wall + 2_000)
+    windows = processor.settle().windows
+    assert sum(w.comments for w in windows) == 2 and all(w.minute_ms < wall + 60_000 for w in windows)
+    assert processor.tick(TOPICS.ticks, 0, wall + 3_000).alerts == [], "deadlines are 10 minutes away"
+    stats = processor.tick(TOPICS.ticks, 1, wall + 3_000).stats
+    assert stats is not None and (stats.late_events, stats.rejected_lines, stats.waiting_comments) == (
+        0,
+        1,
+        2,
+    )
+    # Within the skew (five minutes by default) an event is a platform clock a little ahead: counted.
+    near = CanonicalEvent("c4", "comment", "vk", "g1", "p1", "u4", wall + 4 * 60_000, comment_id="m4")
+    assert processor.process(TOPICS.comments, 2, encode_message([near]), wall).rejected == []
+
+
+def test_a_saved_clock_ahead_of_the_wall_clock_is_forgotten_on_restore() -> None:
+    """State written before future events were rejected: the next events set the clocks again."""
+    from schemas import CanonicalEvent
+
+    wall = 1_795_000_000_000
+    lax = ProcessingRules(RULES.allowed_lateness_ms, RULES.sla, sla_grace_ms=0, max_clock_skew_ms=10**12)
+    poisoned = PartitionProcessor(0, lax)
+    comment = CanonicalEvent("c1", "comment", "vk", "g1", "p1", "u1", wall - 1_000, comment_id="m1")
+    ahead = CanonicalEvent("c2", "comment", "vk", "g1", "p1", "u2", wall + 86_400_000, comment_id="m2")
+    poisoned.process(TOPICS.comments, 0, encode_message([comment, ahead]), wall)
+    saved = {k: v for k, v in poisoned.settle().state.items() if v is not None}
+    restored = PartitionProcessor(0, RULES)
+    restored.restore(saved.items(), (TOPICS.comments,), wall_ms=wall + 1_000)
+    assert (
+        restored.sla_clock.max_event_ms == 0
+        and TOPICS.comments not in restored.engagement.max_event_ms_by_topic
+    )
+    later = CanonicalEvent("c3", "comment", "vk", "g1", "p1", "u3", wall + 1_000, comment_id="m3")
+    effects = restored.process(TOPICS.comments, 1, encode_message([later]), wall + 2_000)
+    assert effects.alerts == [] and restored.sla_clock.max_event_ms == wall + 1_000
+    assert sum(w.comments for w in restored.settle().windows if w.minute_ms <= wall + 1_000) >= 1
+
+
+def test_an_erasure_leaves_no_trace_of_the_person_in_the_saved_state() -> None:
+    """Windows open and closed, a response clock of their comment, an event id that names them: after the
+    erasure tick, the state written (a changelog, compacted: the last value per key) holds nothing of
+    them, and the other people's state is as it was."""
+    from schemas import CanonicalEvent
+
+    person, other = "person-to-erase", "someone-else"
+    minute = 1_795_000_020_000 - 1_795_000_020_000 % 60_000
+    old = [
+        CanonicalEvent(f"vk:old{i}", "like", "vk", "g1", "p1", u, minute)
+        for i, u in enumerate((person, other))
+    ]
+    later = minute + 10 * 60_000  # the old minute closes
+    fresh = [
+        CanonicalEvent(f"tg:1:7:reaction:{person}:{later}", "like", "vk", "g1", "p1", person, later),
+        CanonicalEvent("vk-new-other", "like", "vk", "g1", "p1", other, later),
+    ]
+    comments = [CanonicalEvent(f"vk:c{i}", "comment", "vk", "g1", "p1", u, later, comment_id=f"m{i}",
+                               text=f"hello from {u}") for i, u in enumerate((person, other))]  # fmt: skip
+    processor = PartitionProcessor(0, RULES)
+    changelog: dict[bytes, bytes | None] = {}
+    processor.process(TOPICS.likes, 0, encode_message(old), WALL_MS)
+    processor.process(TOPICS.likes, 1, encode_message(fresh), WALL_MS)
+    processor.process(TOPICS.comments, 0, encode_message(comments), WALL_MS)
+    processor.tick(TOPICS.ticks, 0, WALL_MS, input_topics=(TOPICS.likes,))  # closes the old minute
+    changelog.update(processor.settle().state)
+    assert any(person.encode() in (v or b"") for v in changelog.values()), "the person is in the state"
+    before_other = {
+        k: v for k, v in changelog.items() if v and other.encode() in v and person.encode() not in v
+    }
+
+    processor.erase(TOPICS.ticks, 1, "vk", person)
+    changelog.update(processor.settle().state)
+    assert not any(person.encode() in (v or b"") for v in changelog.values()), "no trace left"
+    assert all(changelog[k] == v for k, v in before_other.items()), "the others' state as it was"
+    restored = PartitionProcessor(0, RULES)
+    restored.restore((k, v) for k, v in changelog.items() if v is not None)
+    assert restored.sla.waiting == 1, "the other person's comment still waits for its answer"
