@@ -35,7 +35,7 @@ from tests.destination_apis import DestinationApis
 from tests.kafka_reading import read_all
 
 TOKEN = "123456:TEST-TOKEN"
-SECRET = b"webhook-secret"
+SECRET = b"webhook-secret-0123456789"  # 16 characters at least, as every secret
 T0_MS = 1_767_268_800_000
 FAST = {  # quick retries, commits and hand-overs; no rate limit in the way unless a test sets one
     "start_from": "earliest", "rate_per_minute": 6000, "rate_burst": 1000, "retry_initial_s": 0.2,
