@@ -10,7 +10,7 @@ alert figures are taken on a pipeline that has work to do. In order:
    clients, each answered only once Kafka has its events, first with nothing but the receiver and the
    broker running (a receiver deployed on its own machine), then the same client posts as many to a bare
    aiohttp handler (`pulse.bench.webhook_load`) in its own process: what aiohttp itself allows here, in the
-   same run. Then, with the worker, loader and notifier started on the same cores and processing what it
+   same run (each server first gets `WARM_UP_REQUESTS` that are not counted). Then, with the worker, loader and notifier started on the same cores and processing what it
    receives, `load_requests` more through the receiver.
 2. Under the background load: probe comments through the receiver, one every `probe_every_s`, in a
    community whose SLA is `sla_s`: half never answered (their `unanswered_comment` is timed from the deadline the platform's own
@@ -47,6 +47,7 @@ from pulse.settings import Settings
 from pulse.topics import ensure_topics
 
 PROBE_GROUP = 215000777
+WARM_UP_REQUESTS = 2_000  # before each server is measured, not counted: connections, first allocations
 LOAD_GROUP = 215000555
 
 
@@ -180,8 +181,9 @@ def run_live_bench(
             now_s = int(time.time())
             bodies = [
                 vk_comment(10_000_000 + i, 1 + i % 500, secret, now_s, group=LOAD_GROUP)
-                for i in range(2 * load_requests)
+                for i in range(2 * load_requests + WARM_UP_REQUESTS)
             ]  # fmt: skip
+            warm_up, bodies = bodies[:WARM_UP_REQUESTS], bodies[WARM_UP_REQUESTS:]
             alone_bodies, bodies = bodies[:load_requests], bodies[load_requests:]
             ensure_topics(s.kafka, s.topics.partitions(pipeline.topics), s.topics.replication_factor)
             children = pipeline.plan()
@@ -190,10 +192,14 @@ def run_live_bench(
             uvloop.run(wait_until_up(f"{receiver_url}/healthz", 60, receiver_child.check_alive))
             say(f"the receiver alone (nothing else running but the broker): {load_requests:,} VK callbacks, "
                 f"{concurrency} in flight ...")  # fmt: skip
+            uvloop.run(post_all(f"{receiver_url}/webhooks/vk", warm_up, concurrency))  # not counted
             alone = uvloop.run(post_all(f"{receiver_url}/webhooks/vk", alone_bodies, concurrency))
             say("the bare handler, same client ...")
             bare.start()
             uvloop.run(wait_until_up(f"http://127.0.0.1:{bare_port}/healthz", 30))
+            uvloop.run(
+                post_all(f"http://127.0.0.1:{bare_port}/webhooks/vk", warm_up, concurrency)
+            )  # not counted
             bare_result = uvloop.run(
                 post_all(f"http://127.0.0.1:{bare_port}/webhooks/vk", alone_bodies, concurrency)
             )
