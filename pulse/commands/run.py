@@ -188,6 +188,11 @@ def _replay_until_done(settings: Settings, pipeline: LocalPipeline, file: Path, 
         + ", ".join(f"{t} {n:,}" for t, n in zip(tables, counts.rows[0], strict=True)),
         highlight=False,
     )  # fmt: skip
+    if pipeline.restarts:
+        console.print(
+            "restarted: " + ", ".join(f"{name} {n}" for name, n in sorted(pipeline.restarts.items())),
+            highlight=False,
+        )
 
 
 def _run_live(

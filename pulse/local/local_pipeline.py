@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,8 @@ from schemas.wire import end_of_input_tick, state_changelog_topic
 
 log = logging.getLogger(__name__)
 
-WORKER_RESTARTS = 3  # per worker and run; then its exit ends the run
+RESTARTS = 3  # per piece and run; then its exit ends the run
+RESTART_DELAYS_S = (0.0, 1.0, 5.0)  # before the first, second and third restart of a piece
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,14 @@ class LocalPipeline:
     """Starts the pieces on `settings` (already holding the run's Kafka address, store and topic prefix),
     logs under `log_dir`; `stop()` ends them all."""
 
-    def __init__(self, settings: Settings, options: RunOptions, log_dir: Path) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        options: RunOptions,
+        log_dir: Path,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
         self.options = options
         self.log_dir = log_dir
@@ -57,7 +66,9 @@ class LocalPipeline:
         self.workers: list[WorkerProcess] = []
         self.children: list[PulseChild] = []
         self.loader: PulseChild | None = None
-        self._restarts: Counter[PulseChild] = Counter()  # per stream worker
+        self._restarts: Counter[PulseChild] = Counter()  # per piece
+        self._restart_at: dict[PulseChild, float] = {}  # pieces that exited, to be started again then
+        self._clock = clock
 
     def child_env(self) -> dict[str, str]:
         """The children's environment: ours without any `PULSE_*` variable, then every resolved setting as
@@ -112,19 +123,40 @@ class LocalPipeline:
             child.start()
 
     def check(self) -> None:
-        """Raises if a piece died. A stream worker that exited with an error is started again instead, up to
-        `WORKER_RESTARTS` times in a run, as compose's restart policy would: it rejoins the group, which
-        hands out the partitions afresh (a worker stops itself when its state recovery stalls)."""
+        """Raises if a piece is gone for good. Any piece that exited with an error (a crash, a kill -9, a
+        worker whose state recovery stalled) is started again instead, as compose's restart policy would:
+        after `RESTART_DELAYS_S[n]` for its n-th restart, up to `RESTARTS` times in a run, each with a line
+        in the log. A worker rejoins its group, the loader goes on from its last commit (a batch stored and
+        not committed is stored again, which FINAL collapses), the notifier from its ledger. A piece that
+        exited cleanly was stopped by someone: that ends the run, as does one that keeps failing."""
+        now = self._clock()
         for child in self.children:
-            code = child.exited()
-            if code and child in self.workers and self._restarts[child] < WORKER_RESTARTS:
-                self._restarts[child] += 1
-                log.warning(
-                    "%s exited with %d: starting it again (%d of %d; log: %s)",
-                    child.name, code, self._restarts[child], WORKER_RESTARTS, child.log,
-                )  # fmt: skip
+            due = self._restart_at.get(child)
+            if due is not None:
+                if now < due:
+                    continue
+                del self._restart_at[child]
                 child.start()
+                continue
+            code = child.exited()
+            if code and self._restarts[child] < RESTARTS:
+                delay = RESTART_DELAYS_S[min(self._restarts[child], len(RESTART_DELAYS_S) - 1)]
+                self._restarts[child] += 1
+                self._restart_at[child] = now + delay
+                log.warning(
+                    "%s exited with %d: starting it again in %.0f s (%d of %d; log: %s)",
+                    child.name, code, delay, self._restarts[child], RESTARTS, child.log,
+                )  # fmt: skip
+                continue
             child.check_alive()
+
+    @property
+    def restarts(self) -> dict[str, int]:
+        """How many times each piece was started again in this run, by name (workers summed)."""
+        counts: dict[str, int] = {}
+        for child, n in self._restarts.items():
+            counts[child.name] = counts.get(child.name, 0) + n
+        return counts
 
     def stop(self) -> dict[str, int]:
         """SIGTERM to every piece, sources first; their exit codes by name."""

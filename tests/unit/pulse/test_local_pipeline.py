@@ -10,7 +10,7 @@ from pipeline.warehouse.dashboard import DashboardSettings
 from pipeline.warehouse.table_sink import SinkSettings
 from pulse.errors import PulseError
 from pulse.local.child_process import PulseChild
-from pulse.local.local_pipeline import WORKER_RESTARTS, LocalPipeline, RunOptions
+from pulse.local.local_pipeline import RESTART_DELAYS_S, RESTARTS, LocalPipeline, RunOptions
 from pulse.settings import Settings
 
 
@@ -31,36 +31,54 @@ class Piece(PulseChild):
         return self.code
 
 
-def pipeline_of(tmp_path: Path) -> tuple[LocalPipeline, Piece, Piece]:
-    pipeline = LocalPipeline(Settings(state_dir=tmp_path), RunOptions(workers=1, notify=False), tmp_path)
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def pipeline_of(tmp_path: Path, clock: Clock) -> tuple[LocalPipeline, Piece, Piece]:
+    options = RunOptions(workers=1, notify=False)
+    pipeline = LocalPipeline(Settings(state_dir=tmp_path), options, tmp_path, clock=clock)
     worker, loader = Piece("the stream worker", tmp_path / "w.log"), Piece("the loader", tmp_path / "s.log")
     pipeline.workers.append(worker)  # type: ignore[arg-type]  # a stand-in for a WorkerProcess
     pipeline.children += [worker, loader]
     return pipeline, worker, loader
 
 
-def test_a_worker_that_exits_with_an_error_is_started_again_a_few_times(tmp_path: Path) -> None:
-    pipeline, worker, _ = pipeline_of(tmp_path)
+@pytest.mark.parametrize("which", ["worker", "loader"])
+def test_a_piece_that_exits_with_an_error_is_started_again_after_growing_delays(
+    tmp_path: Path, which: str
+) -> None:
+    clock = Clock()
+    pipeline, worker, loader = pipeline_of(tmp_path, clock)
+    piece = worker if which == "worker" else loader
     pipeline.check()
-    assert worker.starts == 0, "a running worker is left alone"
-    for restart in range(1, WORKER_RESTARTS + 1):
-        worker.code = 1
+    assert piece.starts == 0, "a running piece is left alone"
+    for restart, delay in zip(range(1, RESTARTS + 1), RESTART_DELAYS_S, strict=True):
+        piece.code = -9  # killed
         pipeline.check()
-        assert worker.starts == restart
-    worker.code = 1
-    with pytest.raises(PulseError, match="the stream worker exited with 1"):
+        if delay:
+            assert piece.starts == restart - 1, "not before its delay"
+            clock.now += delay - 0.01
+            pipeline.check()
+            assert piece.starts == restart - 1
+            clock.now += 0.01
         pipeline.check()
-    assert worker.starts == WORKER_RESTARTS
+        assert piece.starts == restart and piece.exited() is None
+    assert pipeline.restarts == {piece.name: RESTARTS}
+    piece.code = 1
+    with pytest.raises(PulseError, match=f"{piece.name} exited with 1"):
+        pipeline.check()
+    assert piece.starts == RESTARTS
 
 
-def test_a_worker_that_stopped_cleanly_or_a_dead_loader_ends_the_run(tmp_path: Path) -> None:
-    pipeline, worker, loader = pipeline_of(tmp_path)
+def test_a_piece_that_stopped_cleanly_ends_the_run(tmp_path: Path) -> None:
+    pipeline, worker, loader = pipeline_of(tmp_path, Clock())
     worker.code = 0  # stopped by someone: not a failure to mend
     with pytest.raises(PulseError, match="the stream worker exited with 0"):
-        pipeline.check()
-    worker.code = None
-    loader.code = 1
-    with pytest.raises(PulseError, match="the loader exited with 1"):
         pipeline.check()
     assert (worker.starts, loader.starts) == (0, 0)
 

@@ -1,0 +1,102 @@
+"""`pulse run` supervises every piece: the loader and the notifier, killed with SIGKILL while a replay
+runs, are started again, the run exits 0 and says so, and the tables are exactly what the scenario
+calls for (the same scenario and answers as test_run_end_to_end)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from schemas import KafkaSettings
+from tests.integration.pulse.test_run_end_to_end import build, expected_minutes, query
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The child processes of `pid`: pid -> command line."""
+    found: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def _kill_when_up(run: subprocess.Popen[str], command: str, killed: list[str], up_s: float = 1.0) -> None:
+    """SIGKILLs the run's child whose command line ends with `command` once it has been up `up_s`."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and run.poll() is None:
+        for pid, cmdline in _children(run.pid).items():
+            if cmdline.strip().endswith(f"-m pulse {command}"):
+                time.sleep(up_s)
+                os.kill(pid, signal.SIGKILL)
+                killed.append(command)
+                return
+        time.sleep(0.05)
+
+
+def test_a_killed_loader_and_notifier_are_started_again_and_the_tables_stay_exact(
+    kafka: KafkaSettings, tmp_path: Path
+) -> None:
+    scenario = build()
+    file = tmp_path / "scenario.ndjson"
+    file.write_bytes(b"\n".join(scenario.lines) + b"\n")
+    store = f"chdb://{tmp_path / 'store'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")} | {"COLUMNS": "200"}
+    args = ["--state-dir", str(tmp_path / "state"), "run", "--replay", str(file), "--exit-when-done",
+            "--kafka", kafka.bootstrap_servers, "--clickhouse", store, "--comment-sla", "30m",
+            "--lateness", "10m", "--partitions", "2"]  # fmt: skip
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pulse", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    killed: list[str] = []
+    killers = [
+        threading.Thread(target=_kill_when_up, args=(run, piece, killed), daemon=True)
+        for piece in ("sink", "notify")
+    ]
+    for killer in killers:
+        killer.start()
+    out, err = run.communicate(timeout=600)
+    for killer in killers:
+        killer.join(5)
+    assert sorted(killed) == ["notify", "sink"], "both pieces were killed while the run went on"
+    assert run.returncode == 0, err[-3000:] + out[-2000:]
+    assert "the loader exited with -9: starting it again" in err, err[-3000:]
+    assert "the notifier exited with -9: starting it again" in err, err[-3000:]
+    assert "restarted: " in out and "the loader 1" in out, out[-2000:]
+
+    minutes = {
+        (r[0], r[1], r[2]): tuple(r[3:])
+        for r in query(
+            env,
+            store,
+            "SELECT community_id, post_id, toUnixTimestamp(minute), likes, unlikes, "
+            "comments, reposts FROM engagement_minute FINAL",
+        )
+    }
+    assert minutes == expected_minutes(scenario.events)
+    sla = {
+        r[0]: (r[1], r[2], r[3], r[4])
+        for r in query(
+            env,
+            store,
+            "SELECT comment_id, toUnixTimestamp64Milli(answered_at), response_seconds, "
+            "breached, cancelled FROM comment_sla FINAL",
+        )
+    }
+    assert sla == scenario.sla
+    alerts = {r[0] for r in query(env, store, "SELECT alert_id FROM alerts FINAL WHERE kind != 'at_risk'")}
+    assert alerts == scenario.alerts
