@@ -51,6 +51,7 @@ class PulseChild:
         self.env = {**env, PARENT_PID_ENV: str(os.getpid())}
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
+        self._terminated: subprocess.Popen[bytes] | None = None  # the process SIGTERM was sent to
 
     def start(self) -> PulseChild:
         self.log.parent.mkdir(parents=True, exist_ok=True)
@@ -69,11 +70,18 @@ class PulseChild:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
 
+    def terminate(self) -> None:
+        """SIGTERM, once: the pieces take a second one as "abort now"."""
+        process = self._running()
+        if process.poll() is None and self._terminated is not process:
+            process.send_signal(signal.SIGTERM)
+            self._terminated = process
+
     def stop(self, timeout_s: float = 60.0) -> int:
-        """SIGTERM and wait (SIGKILL after `timeout_s`); returns the exit code."""
+        """SIGTERM (unless `terminate()` sent it) and wait (SIGKILL after `timeout_s`); the exit code."""
         process = self._running()
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
+            self.terminate()
             try:
                 return process.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired as exc:
