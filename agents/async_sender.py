@@ -20,8 +20,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from agents.errors import KafkaUnavailable
-from agents.publisher import PublisherSettings, partition_of
+from agents.publisher import PublisherSettings
 from schemas import CANONICAL_HEADERS, CanonicalEvent, KafkaSettings, Topics, encode_events
+from schemas.wire import partition_of
 
 
 class AsyncEventSender:
@@ -78,7 +79,9 @@ class AsyncEventSender:
                 for event in events:
                     topic = self.topics.for_type(event.type)
                     count = self._partitions.get(topic) or await self._count_partitions(topic)
-                    grouped.setdefault((topic, partition_of(event.post_key, count)), []).append(event)
+                    grouped.setdefault((topic, partition_of(event.post_key.encode(), count)), []).append(
+                        event
+                    )
                 for (topic, partition), group in grouped.items():
                     keys = {e.post_key for e in group}
                     value, key = encode_events(group), keys.pop().encode() if len(keys) == 1 else None

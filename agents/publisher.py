@@ -28,7 +28,6 @@ from typing import Any, Literal
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
-from kafka.partitioner.default import murmur2
 from pydantic import BaseModel, Field
 
 from agents.errors import DeliveryFailed, KafkaUnavailable
@@ -43,6 +42,7 @@ from schemas import (
     encode_event,
     encode_events,
 )
+from schemas.wire import partition_of
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +84,6 @@ class _Batch:
     key: str | None = None
     mixed: bool = False
     started_at: float = 0.0
-
-
-def partition_of(key: str, partitions: int) -> int:
-    """The partition of a post key: murmur2, as Kafka's own clients choose one for a keyed record."""
-    partition: int = (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
-    return partition
 
 
 class EventPublisher:
@@ -276,7 +270,7 @@ class EventPublisher:
             if not found:
                 raise KafkaUnavailable(f"topic {topic!r} does not exist (create it with `pulse topics`)")
             count = self._partitions[topic] = len(found)
-        return partition_of(key, count)
+        return partition_of(key.encode(), count)
 
     def _send_batch(self, topic: str, partition: int, batch: _Batch) -> None:
         key = None if batch.mixed or batch.key is None else batch.key.encode()

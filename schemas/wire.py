@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 
 import msgspec
+from kafka.partitioner.default import murmur2
 
 from schemas.errors import InvalidEvent
 from schemas.event import CanonicalEvent, EventType
@@ -153,6 +154,13 @@ def dead_letter_headers(stage: str, code: str, reason: str, source: str) -> list
         (DLQ_REASON, reason.encode()),
         (DLQ_SOURCE, source.encode()),
     ]
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition of a keyed record: murmur2 of the key, as Kafka's own clients (and so every producer
+    of ours) choose one; what keeps a post's events, or a community's alerts, in one partition in order."""
+    partition: int = (murmur2(key) & 0x7FFFFFFF) % partitions
+    return partition
 
 
 def record_source(topic: str, partition: int, offset: int) -> str:

@@ -25,7 +25,6 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
-from aiokafka.partitioner import murmur2
 
 from pipeline.stream.faust_fixes import (
     IdempotentProducer,
@@ -40,7 +39,7 @@ from pipeline.stream.partition import Effects, PartitionProcessor
 from pipeline.stream.settings import ProcessorSettings
 from schemas import MAX_CLOCK_SKEW_S, KafkaSettings, Topics, dead_letter_headers
 from schemas.outputs import Alert, encode_output_messages, encode_outputs
-from schemas.wire import SOURCE_TS_HEADER, Erasure, read_erasure, read_tick, record_source
+from schemas.wire import SOURCE_TS_HEADER, Erasure, partition_of, read_erasure, read_tick, record_source
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +126,9 @@ def build_app(
     async def send_alerts(batch: list[Alert], headers: list[tuple[str, bytes]]) -> None:
         """A community's alerts from one input message as one record keyed by the community (NDJSON lines,
         as every output topic carries), in the partition Kafka's default partitioner picks for the key
-        (murmur2, as faust's sends did), sent in bulk. A backfill raises an alert for every third event:
-        one `Topic.send` each (~40 us) took a fifth of the worker's CPU and a produce request apiece at the
-        broker, and one record each cost the loader ~10 us to unpack (measured)."""
+        (`schemas.wire.partition_of`, as faust's sends did), sent in bulk. A backfill raises an alert for
+        every third event: one `Topic.send` each (~40 us) took a fifth of the worker's CPU and a produce
+        request apiece at the broker, and one record each cost the loader ~10 us to unpack (measured)."""
         if not alert_partitions:
             alert_partitions.append(await producer.partition_count(topics.alerts))
         by_key: dict[bytes, list[Alert]] = {}
@@ -137,7 +136,7 @@ def build_app(
             by_key.setdefault(f"{alert.platform}:{alert.community_id}".encode(), []).append(alert)
         by_partition: dict[int, list[tuple[bytes, bytes | None]]] = {}
         for key, alerts in by_key.items():
-            partition = (murmur2(key) & 0x7FFFFFFF) % alert_partitions[0]
+            partition = partition_of(key, alert_partitions[0])
             for value in encode_output_messages(alerts, OUTPUT_MESSAGE_BYTES):
                 by_partition.setdefault(partition, []).append((key, value))
         for partition, records in by_partition.items():
