@@ -16,6 +16,7 @@ from pulse.bench.live import run_live_bench
 from pulse.bench.process import run_process
 from pulse.bench.shapes import FileShape, Shape, write_file
 from pulse.bench.sink import sink_runs
+from pulse.bench.webhook_load import percentile
 from pulse.commands.support import Context, console, err_console, fail_cleanly, print_wide
 from pulse.local.local_kafka import LocalKafka
 
@@ -378,7 +379,4 @@ def bench_live(
 
 
 def _ms(values: list[float], q: float) -> str:
-    if not values:
-        return "-"
-    ordered = sorted(values)
-    return f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))]:.0f}"
+    return f"{percentile(values, q):.0f}" if values else "-"
