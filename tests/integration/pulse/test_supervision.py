@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from schemas import KafkaSettings
-from tests.integration.pulse.test_run_end_to_end import build, expected_minutes, query
+from tests.integration.pulse.test_run_end_to_end import assert_tables_match, build
 
 
 def _children(pid: int) -> dict[int, str]:
@@ -78,25 +78,4 @@ def test_a_killed_loader_and_notifier_are_started_again_and_the_tables_stay_exac
     assert "the notifier exited with -9: starting it again" in err, err[-3000:]
     assert "restarted: " in out and "the loader 1" in out, out[-2000:]
 
-    minutes = {
-        (r[0], r[1], r[2]): tuple(r[3:])
-        for r in query(
-            env,
-            store,
-            "SELECT community_id, post_id, toUnixTimestamp(minute), likes, unlikes, "
-            "comments, reposts FROM engagement_minute FINAL",
-        )
-    }
-    assert minutes == expected_minutes(scenario.events)
-    sla = {
-        r[0]: (r[1], r[2], r[3], r[4])
-        for r in query(
-            env,
-            store,
-            "SELECT comment_id, toUnixTimestamp64Milli(answered_at), response_seconds, "
-            "breached, cancelled FROM comment_sla FINAL",
-        )
-    }
-    assert sla == scenario.sla
-    alerts = {r[0] for r in query(env, store, "SELECT alert_id FROM alerts FINAL WHERE kind != 'at_risk'")}
-    assert alerts == scenario.alerts
+    assert_tables_match(env, store, scenario)
