@@ -199,8 +199,9 @@ def build_app(
                     )
                 elif message.topic == topics.ticks:
                     end_of_input = _end_of_input(message.value)
+                    unread = consumer.unread_topics(inputs, message.partition)
                     effects = processor.tick(
-                        message.topic, message.offset, wall_clock(), end_of_input, inputs
+                        message.topic, message.offset, wall_clock(), end_of_input, inputs, unread
                     )
                 else:
                     effects = processor.process(message.topic, message.offset, message.value, wall_clock())

@@ -35,6 +35,7 @@ from schemas.outputs import RollingValue, SpanTotals, WindowValue
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
 UNSEEN_TOPIC_HOLD_MS = 3_600_000
+NOTHING_CLOSES_MS = -(1 << 62)  # a closing time before every window
 ROLLING_SPANS_MS = {"5m": 5 * MINUTE_MS, "1h": 60 * MINUTE_MS, "24h": DAY_MS}
 # Engagement score weights: a repost spreads the post, a comment is effort, a like is a tap.
 SCORE_WEIGHTS = {"likes": 1.0, "comments": 2.0, "reposts": 3.0}
@@ -106,17 +107,28 @@ class EngagementBook:
         """The newest watermark of the source topics: events older than theirs are late."""
         return self.max_event_ms - self.allowed_lateness_ms
 
-    def closing_ms(self, input_topics: Collection[str] = ()) -> int:
-        """Windows ending at or before this can no longer change: the slowest active topic's watermark.
-        A topic a day behind the others (a trickle, or none at all lately) does not hold windows open.
-        One of `input_topics` never seen yet holds them for `UNSEEN_TOPIC_HOLD_MS` of event time: its first
-        events may belong to any recent window, and a closed window has dropped the sets that count its
-        engagers exactly (seen: likes read first, a tick closed their windows, then the same minutes'
-        comments reopened them with empty sets). Bounded, because a topic may never have events here."""
+    def closing_ms(self, input_topics: Collection[str] = (), unread_topics: Collection[str] = ()) -> int:
+        """Windows ending at or before this can no longer change: the slowest topic's watermark.
+
+        Nothing is late for a topic without events, so the first events of one of `input_topics` never seen
+        here may belong to any window, and a closed window has dropped the sets that count its engagers
+        and duplicates exactly (reopened, it would start them empty). So a topic never seen holds every
+        window open while it has messages unread in this partition (`unread_topics`, as the consumer knows
+        them), and for `UNSEEN_TOPIC_HOLD_MS` of event time otherwise: its first messages may be on their
+        way still. Bounded, because a topic may never have events here. Seen both ways: in a replay on a
+        slow machine a partition's likes ran more than an hour ahead of its first comment; with the hold
+        on unread messages alone, likes read before the first comments were even published closed them.
+
+        Of the topics seen, those active (within a day of the newest event) or with messages unread hold
+        windows; one a day behind with nothing left to read (a trickle) does not."""
+        seen = self.max_event_ms_by_topic
+        if any(topic not in seen for topic in unread_topics):
+            return NOTHING_CLOSES_MS
         newest = self.max_event_ms
-        active = [ts for ts in self.max_event_ms_by_topic.values() if ts >= newest - DAY_MS]
-        closing = min(active, default=0)
-        if any(topic not in self.max_event_ms_by_topic for topic in input_topics):
+        closing = min(
+            (ts for topic, ts in seen.items() if ts >= newest - DAY_MS or topic in unread_topics), default=0
+        )
+        if any(topic not in seen for topic in input_topics):
             closing = min(closing, newest - UNSEEN_TOPIC_HOLD_MS)
         return closing - self.allowed_lateness_ms
 
@@ -247,10 +259,12 @@ class EngagementBook:
         )  # fmt: skip
         self._windows[key[:3]][key[3]] = self._by_key[key] = window
 
-    def close_passed(self, input_topics: Collection[str] = ()) -> None:
+    def close_passed(self, input_topics: Collection[str] = (), unread_topics: Collection[str] = ()) -> None:
         """Closes the windows the slowest topic's watermark has passed (frees their sets). Closing is not
         persisted: after `restore()` and the watermarks, this closes the restored windows again."""
-        closing = self.closing_ms(input_topics)
+        closing = self.closing_ms(input_topics, unread_topics)
+        if closing == NOTHING_CLOSES_MS:
+            return
         for minutes in self._windows.values():
             for minute, window in minutes.items():
                 if window.event_ids is not None and minute + MINUTE_MS <= closing:
@@ -283,9 +297,9 @@ class EngagementBook:
             )
         return totals
 
-    def evict(self, input_topics: Collection[str] = ()) -> None:
+    def evict(self, input_topics: Collection[str] = (), unread_topics: Collection[str] = ()) -> None:
         """Closes windows the watermark has passed (see `closing_ms`) and forgets those a day older."""
-        self.close_passed(input_topics)
+        self.close_passed(input_topics, unread_topics)
         horizon = self.watermark_ms - DAY_MS
         for post in list(self._windows):
             minutes = self._windows[post]

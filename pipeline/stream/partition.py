@@ -91,7 +91,8 @@ class PartitionProcessor:
         wall_ms: int | None = None,
     ) -> int:
         """Takes back the persisted state of this partition (entries of other partitions are skipped).
-        `input_topics`: the topics whose events it counts (see `EngagementBook.closing_ms`). With `wall_ms`,
+        `input_topics`: the topics whose events it counts, all taken as having messages unread here (see
+        `EngagementBook.closing_ms`). With `wall_ms`,
         event-time clocks saved ahead of the wall clock (by an event from the future, before such events
         were rejected) are forgotten, so the next events set them again."""
         restored = 0
@@ -111,7 +112,7 @@ class PartitionProcessor:
         if wall_ms is not None:
             self._forget_clocks_ahead(wall_ms + self.rules.max_clock_skew_ms)
         self.engagement.max_event_ms_by_topic = dict(c.max_event_ms_by_topic)
-        self.engagement.close_passed(input_topics)
+        self.engagement.close_passed(input_topics, unread_topics=input_topics)
         self.engagement.late_events, self.engagement.duplicate_events = c.late_events, c.duplicate_events
         self.sla_clock.restore(c.sla_event_ms, c.sla_anchor_wall_ms)
         return restored
@@ -155,13 +156,15 @@ class PartitionProcessor:
         wall_ms: int,
         end_of_input_ms: int | None = None,
         input_topics: Collection[str] = (),
+        unread_topics: Collection[str] = (),
     ) -> Effects:
         """The wall clock moved: fire what is due on a live stream, publish rolling totals and counters.
 
         `end_of_input_ms`: the newest event time of the whole input, sent when a bounded input (a replayed
         file) has been read. Each partition's clock only sees its own comments; this brings every
         partition to the stream's time, so every deadline the input passed is judged, in any partition.
-        `input_topics`: the topics whose events it counts (see `EngagementBook.closing_ms`)."""
+        `input_topics`: the topics whose events it counts; `unread_topics`: those with messages not yet
+        read in this partition, as the consumer knows them (see `EngagementBook.closing_ms`)."""
         effects = Effects()
         self._resume(topic, offset, effects)
         if end_of_input_ms is not None:
@@ -176,7 +179,7 @@ class PartitionProcessor:
         c = self._counters
         event_now = max(self.engagement.max_event_ms, self.sla_clock.max_event_ms)
         if event_now - c.evicted_at_ms >= self.rules.evict_every_ms:
-            self.engagement.evict(input_topics)
+            self.engagement.evict(input_topics, unread_topics)
             self.sla.evict(self.sla_clock.max_event_ms)
             c.evicted_at_ms = event_now
         effects.stats = PartitionStats(

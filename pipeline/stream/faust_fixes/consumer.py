@@ -20,6 +20,8 @@ What each override answers, in faust-streaming 0.15.3 (`faust/transport/consumer
 - `_new_consumer_thread` / `BriefFetchThread`: `AIOKafkaConsumerThread._create_worker_consumer`
   (`faust/transport/drivers/aiokafka.py`) fixes `fetch_max_wait_ms=1500`.
 - `on_partitions_revoked`: forgets our own per-partition cursors too.
+- `unread_topics` adds to faust: which input partitions still have messages to process (from aiokafka's
+  highwater, as `Consumer.highwater` gives it, and our cursors).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import faust
 from aiokafka.errors import IllegalStateError, KafkaError
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
-from faust.types import Message
+from faust.types import TP, Message
 
 from pipeline.stream.faust_fixes.input_cursors import Admission, InputCursors, Passage
 
@@ -118,6 +120,19 @@ class ProcessedAckConsumer(AIOKafkaConsumer):
                 tp.topic, tp.partition, start,
             )  # fmt: skip
             await self._seek_back(tp)
+
+    def unread_topics(self, topics: Iterable[str], partition: int) -> list[str]:
+        """Those of `topics` whose partition `partition` may hold messages the agent has not processed:
+        its end is not known yet (nothing fetched), or lies past the cursor, or it is not ours."""
+        assigned = set(self.assignment())
+        unread = []
+        for topic in topics:
+            tp = TP(topic, partition)
+            end = self.highwater(tp) if tp in assigned else None
+            cursor = self.cursors.next_offset(tp)
+            if end is None or cursor is None or end > cursor:
+                unread.append(topic)
+        return unread
 
     def _fetch_position(self, tp: Any) -> int | None:
         """The next offset aiokafka fetches for the partition (read without waiting: aiokafka's own

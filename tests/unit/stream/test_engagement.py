@@ -110,6 +110,36 @@ def test_lateness_is_judged_per_source_topic() -> None:
     assert book.add(ev("comment", "c", 60), ("comments", 1)) is Verdict.DUPLICATE, "its window is still open"
 
 
+def test_an_unread_topic_never_seen_holds_windows_open_however_far_the_others_ran() -> None:
+    """A replay on a slow machine: one partition's likes ran two hours of event time ahead of its first
+    comment. While the comments topic has messages unread there, no window closes, so the comment of the
+    first minute finds its window's sets and the unique engagers stay exact (they were undercounted when
+    an unseen topic held windows for only an hour)."""
+    book = EngagementBook(allowed_lateness_ms=MIN)
+    book.add(ev("like", "a", 1, user="u1"), ("likes", 0))
+    book.add(ev("like", "b", 2, user="u1"), ("likes", 1))
+    book.add(ev("like", "z", 2 * 3600, user="u9"), ("likes", 2))
+    assert book.closing_ms(("likes", "comments")) == T0 + 3600_000 - MIN, "held for an hour, unread or not"
+    book.evict(("likes", "comments"), unread_topics=("comments",))
+    assert book.add(ev("comment", "c", 3, user="u6"), ("comments", 0)) is Verdict.COUNTED
+    first = next(w for w in book.drain_touched() if w.minute_ms == T0)
+    assert (first.likes, first.comments, first.unique_engagers) == (2, 1, 2)
+    assert book.add(ev("comment", "c", 3, user="u6"), ("comments", 1)) is Verdict.DUPLICATE, "ids kept"
+    book.evict(("likes", "comments"))  # everything read: the comments' watermark closes the first minute
+    assert book.closing_ms() == 3000 + T0 - MIN
+    book.add(ev("comment", "d", 2 * 3600, user="u7"), ("comments", 2))
+    book.evict(("likes", "comments"))
+    assert book.add(ev("like", "e", 4, user="u2"), ("likes", 3)) is Verdict.LATE
+
+
+def test_a_topic_a_day_behind_holds_windows_only_while_it_has_messages_unread() -> None:
+    book = EngagementBook(allowed_lateness_ms=MIN)
+    book.add(ev("comment", "c", 60), ("comments", 0))
+    book.add(ev("like", "a", 2 * 86_400), ("likes", 0))
+    assert book.closing_ms(unread_topics=("comments",)) == T0 + 60_000 - MIN, "its backlog may reach them"
+    assert book.closing_ms(unread_topics=()) == T0 + 2 * DAY - MIN, "a trickle a day behind holds nothing"
+
+
 def test_every_event_of_one_message_counts() -> None:
     book = EngagementBook(allowed_lateness_ms=MIN)
     verdicts = [book.add(ev("like", f"e{i}", i), ("likes", 3)) for i in range(5)]
