@@ -89,7 +89,10 @@ class PipelineWatcher:
 
     def snapshot(self, with_warehouse: bool = True) -> Snapshot:
         snap = Snapshot(at=time.monotonic())
-        self._read_outputs()
+        try:
+            self._catch_up(timeout_s=1.0)
+        except KafkaError as exc:
+            log.debug("live view: Kafka did not answer: %s", exc)
         for stats in self._stats.values():
             snap.events += stats.events
             snap.waiting += stats.waiting_comments
@@ -121,13 +124,21 @@ class PipelineWatcher:
 
     def read_to_end(self, timeout_s: float = 60.0) -> None:
         """Reads the counters and alerts up to the current end of their topics (for a final summary)."""
+        if not self._catch_up(timeout_s):
+            raise TopicError("could not read the workers' counters and alerts to their end in time")
+
+    def _catch_up(self, timeout_s: float) -> bool:
+        """Reads the counters and alerts up to the end their topics have now; False if time ran out.
+        A single poll is not enough: it hands out what the previous one fetched, so a view that looks
+        every 10 s would show what was there 10 s before."""
         assert self._consumer is not None
         ends = self._consumer.end_offsets(list(self._consumer.assignment()))
         deadline = time.monotonic() + timeout_s
         while any(self._consumer.position(tp) < end for tp, end in ends.items()):
             if time.monotonic() > deadline:
-                raise TopicError("could not read the workers' counters and alerts to their end in time")
-            self._read_outputs(timeout_ms=200)
+                return False
+            self._read_outputs(timeout_ms=100)
+        return True
 
     def _read_outputs(self, timeout_ms: int = 0) -> None:
         assert self._consumer is not None
