@@ -18,6 +18,9 @@ class AlertKind(StrEnum):
     AT_RISK = "at_risk"
     UNANSWERED = "unanswered_comment"
     RESOLVED = "resolved"
+    ENGAGEMENT_SPIKE = "engagement_spike"  # a post draws far more than the community's posts of its age
+    SOURCE_QUIET = "source_quiet"  # a community's events stopped arriving (live, wall clock)
+    SOURCE_RECOVERED = "source_recovered"  # ... and came back
 
 
 class WindowValue(msgspec.Struct, frozen=True, tag="minute", tag_field="record"):
@@ -73,9 +76,11 @@ class SlaRecord(msgspec.Struct, frozen=True, tag="comment_sla", tag_field="recor
 
 
 class Alert(msgspec.Struct, frozen=True, tag="alert", tag_field="record"):
-    """An alert for the ops channel. `alert_id` = "<platform>:<community>:<comment>:<kind>": one per comment
-    and kind, so a redelivered alert is recognisable. `fired_at_ms` is the event-time moment it became
-    true (the deadline, or the reply), so the same input always gives the same alerts."""
+    """An alert for the ops channel. A comment's alert has `alert_id` = "<platform>:<community>:<comment>:
+    <kind>": one per comment and kind, so a redelivered alert is recognisable. `fired_at_ms` is the moment
+    it became true (the deadline, or the reply), in event time, so the same input always gives the same
+    alerts. Alerts about a post or a whole community leave the comment fields empty and carry the figures
+    that raised them in `observed` and `expected` (see `AlertKind`); their ids name their episode."""
 
     alert_id: str
     kind: AlertKind
@@ -90,6 +95,8 @@ class Alert(msgspec.Struct, frozen=True, tag="alert", tag_field="record"):
     waited_s: float
     sla_s: float
     response_s: float | None = None
+    observed: float | None = None
+    expected: float | None = None
 
 
 class PartitionStats(msgspec.Struct, frozen=True, tag="stats", tag_field="record"):

@@ -133,7 +133,7 @@ def fill(client: Any) -> None:
         platform = "vk" if community == VK else "telegram"
         return [f"{platform}:{community}:{comment}:{kind}", kind, platform, community, post, comment,
                 f"u-{comment}", TEXTS[comment], commented * 1000, fired * 1000, (fired - commented) * 1.0,
-                SLA_S, response_s, written]  # fmt: skip
+                SLA_S, response_s, None, None, written]  # fmt: skip
 
     client.insert(
         "alerts",

@@ -119,7 +119,23 @@ TELEGRAM_HTML = Markup(
 )
 PLAIN = Markup(escape=lambda s: s, bold=lambda s: s, link=lambda url, label: url, quote=lambda s: s)
 
-_ICONS = {AlertKind.AT_RISK: "🟠", AlertKind.UNANSWERED: "🔴", AlertKind.RESOLVED: "✅"}
+_ICONS = {
+    AlertKind.AT_RISK: "🟠",
+    AlertKind.UNANSWERED: "🔴",
+    AlertKind.RESOLVED: "✅",
+    AlertKind.ENGAGEMENT_SPIKE: "📈",
+    AlertKind.SOURCE_QUIET: "🔇",
+    AlertKind.SOURCE_RECOVERED: "🔊",
+}
+_DIGEST_LABELS = (
+    (AlertKind.UNANSWERED, "unanswered"),
+    (AlertKind.AT_RISK, "at risk"),
+    (AlertKind.RESOLVED, "answered"),
+    (AlertKind.ENGAGEMENT_SPIKE, "spiking posts"),
+    (AlertKind.SOURCE_QUIET, "quiet"),
+    (AlertKind.SOURCE_RECOVERED, "recovered"),
+)
+COMMENT_KINDS = frozenset({AlertKind.AT_RISK, AlertKind.UNANSWERED, AlertKind.RESOLVED})
 
 
 def render(notice: Notice, markup: Markup) -> str:
@@ -127,6 +143,10 @@ def render(notice: Notice, markup: Markup) -> str:
 
 
 def render_alert(alert: Alert, m: Markup) -> str:
+    if alert.kind is AlertKind.ENGAGEMENT_SPIKE:
+        return _render_spike(alert, m)
+    if alert.kind in (AlertKind.SOURCE_QUIET, AlertKind.SOURCE_RECOVERED):
+        return _render_source(alert, m)
     where = m.escape(_community(alert.platform, alert.community_id))
     if alert.kind is AlertKind.RESOLVED:
         took = alert.response_s if alert.response_s is not None else alert.waited_s
@@ -145,31 +165,58 @@ def render_alert(alert: Alert, m: Markup) -> str:
     return "\n".join(lines)
 
 
+def _render_spike(alert: Alert, m: Markup) -> str:
+    """`observed` engagement in the last `sla_s` against `expected` for posts of its age (`waited_s`)."""
+    where = m.escape(_community(alert.platform, alert.community_id))
+    observed, expected = alert.observed or 0.0, alert.expected or 0.0
+    title = (
+        f"Engagement spike: {observed:,.0f} in {human_wait(alert.sla_s)}, "
+        f"usually {expected:,.1f} at {human_wait(alert.waited_s)} old"
+    )
+    return "\n".join(
+        (
+            f"{_ICONS[alert.kind]} {m.bold(title)} · {where}",
+            f"{_post(alert, m)} · first seen {_utc(alert.commented_at_ms)}",
+        )
+    )
+
+
+def _render_source(alert: Alert, m: Markup) -> str:
+    """A community gone quiet (`waited_s` without events, `expected` usually in `sla_s`), or back."""
+    where = m.escape(_community(alert.platform, alert.community_id))
+    if alert.kind is AlertKind.SOURCE_QUIET:
+        usually = f", usually {alert.expected:,.0f} in {human_wait(alert.sla_s)}" if alert.expected else ""
+        title = f"No events for {human_wait(alert.waited_s)}{usually}"
+        hint = "check the platform token, webhook and group settings"
+    else:
+        title = f"Events again after {human_wait(alert.waited_s)} quiet"
+        hint = f"{alert.observed or 0:,.0f} since"
+    return "\n".join(
+        (
+            f"{_ICONS[alert.kind]} {m.bold(title)} · {where}",
+            f"last event before {_utc(alert.commented_at_ms)} · {hint}",
+        )
+    )
+
+
 def render_digest(digest: Digest, m: Markup) -> str:
     alerts = digest.alerts
     kinds = Counter(a.kind for a in alerts)
-    counts = ", ".join(
-        f"{kinds[kind]} {label}"
-        for kind, label in (
-            (AlertKind.UNANSWERED, "unanswered"),
-            (AlertKind.AT_RISK, "at risk"),
-            (AlertKind.RESOLVED, "answered"),
-        )
-        if kinds[kind]
-    )
+    counts = ", ".join(f"{kinds[kind]} {label}" for kind, label in _DIGEST_LABELS if kinds[kind])
     where = m.escape(_community(digest.platform, digest.community_id))
     lines = [f"🚨 {m.bold(f'{len(alerts)} alerts')} · {where}: {counts}"]
-    waiting = [a for a in alerts if a.kind is not AlertKind.RESOLVED]
+    waiting = [a for a in alerts if a.kind in (AlertKind.AT_RISK, AlertKind.UNANSWERED)]
     if waiting:
         longest = max(waiting, key=lambda a: a.waited_s)
         lines.append(f"Longest wait {human_wait(longest.waited_s)}, SLA {human_wait(longest.sla_s)}")
-    by_post = Counter(a.post_id for a in alerts)
+    by_post = Counter(a.post_id for a in alerts if a.post_id)
     first_of_post = {a.post_id: a for a in reversed(alerts)}
     busiest = ", ".join(
         f"{_post(first_of_post[post], m)} ({n})" for post, n in by_post.most_common(DIGEST_TOP_POSTS)
     )
     more = f" and {len(by_post) - DIGEST_TOP_POSTS} more" if len(by_post) > DIGEST_TOP_POSTS else ""
-    lines.append(f"Busiest: {busiest}{more}")
+    if busiest:
+        lines.append(f"Busiest: {busiest}{more}")
     latest = max(alerts, key=lambda a: a.fired_at_ms)
     if latest.snippet.strip():
         lines.append(m.quote(f"Latest: “{m.escape(snippet_line(latest.snippet))}”"))

@@ -56,6 +56,8 @@ ALERT_COLUMNS = (
     "waited_seconds",
     "sla_seconds",
     "response_seconds",
+    "observed",
+    "expected",
 )
 
 

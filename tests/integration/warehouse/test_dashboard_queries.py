@@ -135,7 +135,7 @@ def client(chdb_dsn: str) -> Any:
     def alert(kind: str, community: str, comment: str, fired_s: int) -> list[Any]:
         return [
             f"vk:{community}:{comment}:{kind}", kind, "vk", community, "p1", comment, "u1", "when?",
-            (fired_s - 600) * 1000, fired_s * 1000, 600.0, 600.0, None, written,
+            (fired_s - 600) * 1000, fired_s * 1000, 600.0, 600.0, None, None, None, written,
         ]  # fmt: skip
 
     client.insert(

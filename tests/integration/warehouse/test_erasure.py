@@ -48,7 +48,7 @@ def test_no_row_of_the_person_remains_and_the_others_are_unchanged(clickhouse: C
     ]
     client.insert("events", events, column_names=list(EVENT_COLUMNS))
     alerts = [[f"vk:c1:{c}:unanswered_comment", "unanswered_comment", "vk", "c1", "p1", c, author, text,
-               HOUR, HOUR + 600_000, 600.0, 600.0, None]
+               HOUR, HOUR + 600_000, 600.0, 600.0, None, None, None]
               for c, author, text in (("m-erase", PERSON, "my phone is 555"), ("m-stays", OTHER, "hello"))]  # fmt: skip
     client.insert("alerts", alerts, column_names=list(ALERT_COLUMNS))
     clocks = [["vk", c, "c1", "p1", HOUR, None, None, 1, 0, 600.0, 1] for c in ("m-erase", "m-stays")]

@@ -18,7 +18,7 @@ from pipeline.warehouse.query_service import execute
 from pipeline.warehouse.routes import ALERT_COLUMNS
 
 ALERT = ["vk:c1:m1:unanswered_comment", "unanswered_comment", "vk", "c1", "p1", "m1", "u1", "hello?",
-         1_795_000_000_000, 1_795_000_600_000, 600.0, 600.0, None]  # fmt: skip
+         1_795_000_000_000, 1_795_000_600_000, 600.0, 600.0, None, None, None]  # fmt: skip
 
 
 class Listener:

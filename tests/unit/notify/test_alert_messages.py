@@ -115,3 +115,36 @@ def test_the_webhook_document_carries_every_alert_and_the_stable_id() -> None:
     assert document["text"] == render(alert(), PLAIN)
     digest = webhook_payload(Digest("vk", "12345", (alert(), alert(comment_id="m2"))), sent_at)
     assert digest["type"] == "digest" and len(digest["alerts"]) == 2
+
+
+def test_a_spike_alert_gives_the_figures_that_raised_it() -> None:
+    spike = alert(
+        AlertKind.ENGAGEMENT_SPIKE, comment_id="", author_id="", snippet="", waited_s=7_200.0, sla_s=600.0,
+        observed=412.0, expected=18.25,
+    )  # fmt: skip
+    first, last = render(spike, SLACK).split("\n")
+    assert first == "📈 *Engagement spike: 412 in 10m, usually 18.2 at 2h 00m old* · VK 12345"
+    assert last == "<https://vk.com/wall-12345_678|post 678> · first seen 01 Jan 12:00 UTC"
+
+
+def test_a_quiet_source_alert_says_for_how_long_and_what_to_check() -> None:
+    quiet = alert(
+        AlertKind.SOURCE_QUIET, post_id="", comment_id="", author_id="", snippet="", waited_s=1_800.0,
+        sla_s=1_800.0, observed=0.0, expected=240.0,
+    )  # fmt: skip
+    first, last = render(quiet, PLAIN).split("\n")
+    assert first == "🔇 No events for 30m, usually 240 in 30m · VK 12345"
+    assert last.startswith("last event before 01 Jan 12:00 UTC · check the platform token")
+    back = render(alert(AlertKind.SOURCE_RECOVERED, post_id="", waited_s=2_700.0, observed=3.0), PLAIN)
+    assert back.split("\n")[0] == "🔊 Events again after 45m quiet · VK 12345"
+
+
+def test_a_digest_of_mixed_kinds_counts_each_and_names_no_empty_post() -> None:
+    quiet = alert(AlertKind.SOURCE_QUIET, post_id="", comment_id="", waited_s=1_800.0, expected=240.0)
+    digest = Digest(
+        "vk", "12345", (alert(), quiet, alert(AlertKind.ENGAGEMENT_SPIKE, comment_id="", observed=9.0))
+    )
+    first, wait, busiest = render(digest, PLAIN).split("\n")[:3]
+    assert first == "🚨 3 alerts · VK 12345: 1 unanswered, 1 spiking posts, 1 quiet"
+    assert wait == "Longest wait 1h 05m, SLA 1h 00m"
+    assert busiest == "Busiest: https://vk.com/wall-12345_678 (2)"
