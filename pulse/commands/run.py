@@ -94,7 +94,7 @@ def run(
         processor |= {"app_id": f"{run_id}processor", "live_lag_s": 0}  # event time only
         overrides["sink"] = {"group": f"{run_id}sink"}
         # A backfill's alerts are history, however recent its events (max age 0: hold back every one).
-        overrides["notify"] = {"max_alert_age_s": None if post_old_alerts else 0}
+        overrides["notify"] = {"group": f"{run_id}notify", "max_alert_age_s": None if post_old_alerts else 0}
     settings = obj.settings(processor={k: v for k, v in processor.items() if v is not None}, **overrides)
     broker = None
     if kafka:

@@ -1,11 +1,15 @@
 """`pulse run --replay FILE --exit-when-done` is a backfill: its notifier posts none of the alerts, only one
-line per destination saying how many it held back; with `--post-old-alerts` it posts them all. A real run
-(broker, worker, loader, notifier) to the stand-in webhook, on the end-to-end test's scenario."""
+line per destination saying how many it held back, and leaves no group or ledger behind; with
+`--post-old-alerts` it posts them all. A real run (broker, worker, loader, notifier) to the stand-in
+webhook, on the end-to-end test's scenario."""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+from kafka import KafkaAdminClient
 
 from schemas import KafkaSettings
 from tests.destination_apis import DestinationApis
@@ -49,6 +53,18 @@ def test_a_backfill_posts_one_line_saying_how_many_alerts_it_held_back(
     assert alerts > 10
     assert [r.body["type"] for r in delivered] == ["held_back"], log.read_text()[-3000:]
     assert delivered[0].body["held_back"] == alerts, "every alert of the replay, announced once"
+
+    # The run's own notifier group and delivery ledger went with its topics.
+    started = re.search(r"notifier (\S+): (\S+)alerts on", log.read_text())
+    assert started is not None, log.read_text()[-3000:]
+    group, prefix = started.groups()
+    assert group.startswith(prefix), "a group of the run's own, never the live notifiers'"
+    admin = KafkaAdminClient(**kafka.client_config())
+    try:
+        assert group not in {g["group_id"] for g in admin.list_groups()}
+        assert not [t for t in admin.list_topics() if t.startswith(prefix)]
+    finally:
+        admin.close()
 
 
 def test_post_old_alerts_posts_a_backfill_s_alerts(kafka: KafkaSettings, tmp_path: Path) -> None:
