@@ -1,10 +1,11 @@
 """Where alerts go: Slack/Mattermost incoming webhooks, a Telegram chat, a generic JSON webhook, stdout.
 
 A `Destination` owns its route (which alerts it wants, by community, kind and platform), its pacing, and
-one operation: `send(session, notice)`, which returns once the API accepted the message and otherwise
-raises `DestinationError` saying whether a retry may succeed and how long the API asked us to wait
-(Slack's `Retry-After` header, Telegram's `parameters.retry_after`). Retrying, rate limiting and digests
-belong to the notifier and `delivery_pacing`; a destination makes exactly one attempt per call.
+one operation: `send(session, message)` (an alert, a digest, or the line about held-back alerts), which
+returns once the API accepted the message and otherwise raises `DestinationError` saying whether a retry
+may succeed and how long the API asked us to wait (Slack's `Retry-After` header, Telegram's
+`parameters.retry_after`). Retrying, rate limiting and digests belong to the notifier and
+`delivery_pacing`; a destination makes exactly one attempt per call.
 
 How answers are judged:
 - 2xx (Telegram: `"ok": true`) is delivered;
@@ -36,14 +37,14 @@ import aiohttp
 import orjson
 
 from pipeline.errors import DestinationError
+from pipeline.notify.held_back import HeldBackReport, Message, message_id, render_report, report_payload
 from pipeline.notify.messages import (
     MARKDOWN,
     PLAIN,
     SLACK,
     TELEGRAM_HTML,
-    Notice,
+    Markup,
     alerts_of,
-    delivery_id,
     render,
     webhook_payload,
 )
@@ -96,8 +97,8 @@ class Destination(ABC):
         self._secrets = tuple(s for s in secrets if s)
 
     @abstractmethod
-    async def send(self, session: aiohttp.ClientSession, notice: Notice) -> None:
-        """Posts `notice` once; raises `DestinationError` if it was not accepted."""
+    async def send(self, session: aiohttp.ClientSession, message: Message) -> None:
+        """Posts `message` once; raises `DestinationError` if it was not accepted."""
 
     @abstractmethod
     def describe(self) -> str:
@@ -119,6 +120,12 @@ class Destination(ABC):
             raise self.failure("timed out (the message may have been posted)", retryable=True) from exc
         except aiohttp.ClientError as exc:
             raise self.failure(f"{type(exc).__name__}: {exc}", retryable=True) from exc
+
+
+def text_of(message: Message, markup: Markup) -> str:
+    if isinstance(message, HeldBackReport):
+        return render_report(message, markup)
+    return render(message, markup)
 
 
 def judge_http(destination: Destination, status: int, headers: dict[str, str], body: bytes) -> None:
@@ -168,8 +175,8 @@ class SlackWebhook(Destination):
     def describe(self) -> str:
         return f"{self.kind} {self.name!r} ({urlsplit(self.url).hostname})"
 
-    async def send(self, session: aiohttp.ClientSession, notice: Notice) -> None:
-        payload: dict[str, Any] = {"text": render(notice, self._markup)}
+    async def send(self, session: aiohttp.ClientSession, message: Message) -> None:
+        payload: dict[str, Any] = {"text": text_of(message, self._markup)}
         if self.kind == "slack":
             payload |= {"unfurl_links": False, "unfurl_media": False}
         status, headers, body = await self._post(
@@ -194,10 +201,10 @@ class TelegramChat(Destination):
     def describe(self) -> str:
         return f"telegram {self.name!r} (chat {self.chat_id} via {urlsplit(self.api_url).hostname})"
 
-    async def send(self, session: aiohttp.ClientSession, notice: Notice) -> None:
+    async def send(self, session: aiohttp.ClientSession, message: Message) -> None:
         payload: dict[str, Any] = {
             "chat_id": self.chat_id,
-            "text": render(notice, TELEGRAM_HTML),
+            "text": text_of(message, TELEGRAM_HTML),
             "parse_mode": "HTML",
             "link_preview_options": {"is_disabled": True},
         }
@@ -260,9 +267,13 @@ class JsonWebhook(Destination):
         signed = ", signed" if self._secret else ""
         return f"webhook {self.name!r} ({urlsplit(self.url).hostname}{signed})"
 
-    async def send(self, session: aiohttp.ClientSession, notice: Notice) -> None:
-        body = orjson.dumps(webhook_payload(notice, datetime.now(UTC)))
-        key = delivery_id(notice)
+    async def send(self, session: aiohttp.ClientSession, message: Message) -> None:
+        now = datetime.now(UTC)
+        if isinstance(message, HeldBackReport):
+            body = orjson.dumps(report_payload(message, now, render_report(message, PLAIN)))
+        else:
+            body = orjson.dumps(webhook_payload(message, now))
+        key = message_id(message)
         headers = {
             **self._headers,
             "Content-Type": "application/json",
@@ -300,18 +311,20 @@ class StdoutChannel(Destination):
     def describe(self) -> str:
         return f"stdout {self.name!r}"
 
-    async def send(self, session: aiohttp.ClientSession, notice: Notice) -> None:
+    async def send(self, session: aiohttp.ClientSession, message: Message) -> None:
         stream = self._stream or sys.stdout
-        stream.write(render(notice, PLAIN) + "\n" + delivered_line(notice, self._clock_ms()) + "\n\n")
+        stream.write(text_of(message, PLAIN) + "\n" + delivered_line(message, self._clock_ms()) + "\n\n")
         stream.flush()
         await asyncio.sleep(0)
 
 
-def delivered_line(notice: Notice, now_ms: int) -> str:
+def delivered_line(message: Message, now_ms: int) -> str:
     """`delivered 09:44:10.456 UTC, 0.5 s after it fired`; for an alert from further back (a replay, a
     backlog), when it fired instead of a delay."""
-    fired_ms = max(a.fired_at_ms for a in alerts_of(notice))
     delivered = _clock_text(now_ms)
+    if isinstance(message, HeldBackReport):
+        return f"delivered {delivered}"
+    fired_ms = max(a.fired_at_ms for a in alerts_of(message))
     delay_s = (now_ms - fired_ms) / 1000
     if 0 <= delay_s < 3_600:
         return f"delivered {delivered}, {delay_s:.1f} s after it fired"

@@ -10,6 +10,11 @@ notifiers sharing the group share it too.
 The topic keeps records for `ledger_retention_h` (a ledger entry matters only while its alert may still be
 re-read, i.e. until its offset is committed) and is compacted, so a key written twice is stored once.
 
+Alerts held back as too old (`held_back`) are written here too, outcome `held_back` with their `fired_at_ms`,
+and so is each line announcing them, under its own id with the number it announced (`held_back`): reading
+the ledger in order, a destination's held-back entries not covered by a later line are what a notifier
+stopped before announcing (a crash), and the next one to start announces them (`unannounced`).
+
 What remains: a crash between an API's 200 and the ledger write's acknowledgement forgets that one
 delivery, so its message is posted again after the restart (at most one message per destination: each
 destination sends its next message only after the ledger acknowledged the previous one). No chat API here
@@ -20,7 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -30,7 +36,9 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from pipeline.errors import NotifierKafkaError
 from pipeline.kafka_clients import known_partitions
+from pipeline.notify.held_back import HeldBackReport
 from schemas import KafkaSettings
+from schemas.outputs import Alert
 
 CATCH_UP_TIMEOUT_S = 60.0
 WRITE_TIMEOUT_S = 30.0
@@ -40,9 +48,45 @@ def ledger_key(destination: str, alert_id: str) -> str:
     return f"{destination}\t{alert_id}"
 
 
+@dataclass(slots=True)
+class Unannounced:
+    """Alerts held back for one destination that no line has announced yet."""
+
+    count: int
+    oldest_fired_ms: int
+    newest_fired_ms: int
+
+
+def unannounced(records: Iterable[tuple[str, bytes | None]]) -> dict[str, Unannounced]:
+    """By destination, from ledger records in ledger order: each held-back entry adds one, each line takes
+    away the number it announced (entries older than the retention are gone: never below zero)."""
+    found: dict[str, Unannounced] = {}
+    for key, value in records:
+        if value is None or b"held_back" not in value:  # deliveries and refusals: most of the ledger
+            continue
+        destination = key.partition("\t")[0]
+        entry = orjson.loads(value)
+        if entry.get("outcome") == "held_back":
+            fired = int(entry.get("fired_at_ms", 0))
+            seen = found.get(destination)
+            if seen is None:
+                found[destination] = Unannounced(1, fired, fired)
+            else:
+                seen.count += 1
+                seen.oldest_fired_ms = min(seen.oldest_fired_ms, fired)
+                seen.newest_fired_ms = max(seen.newest_fired_ms, fired)
+        elif destination in found:  # a line, delivered or refused: either way said (or never to be)
+            found[destination].count -= int(entry.get("held_back", 0))
+            if found[destination].count <= 0:
+                del found[destination]
+    return found
+
+
 class DeliveryLedger:
     """`start()`/`catch_up()` block (run them off the event loop); `delivered` and `remember` are in-memory;
-    `record` sends through the caller's producer and awaits the acknowledgements."""
+    `record`, `record_held_back` and `record_report` send through the caller's producer and await the
+    acknowledgements. After `start()`, `unannounced` holds what earlier notifiers held back and did not
+    announce."""
 
     def __init__(
         self, kafka: KafkaSettings, topic: str, retention_h: float, replication_factor: int = 1
@@ -53,6 +97,7 @@ class DeliveryLedger:
         self.replication_factor = replication_factor
         self._known: set[str] = set()
         self._reader: KafkaConsumer | None = None
+        self.unannounced: dict[str, Unannounced] = {}
 
     def start(self) -> list[str]:
         """Creates the topic if missing and reads it to the end; returns the keys found."""
@@ -79,7 +124,16 @@ class DeliveryLedger:
             self._reader.seek_to_beginning()
         except (KafkaError, OSError) as exc:
             raise NotifierKafkaError(f"cannot open the delivery ledger {self.topic}: {exc}") from exc
-        return self.catch_up()
+        keys: list[str] = []
+
+        def keeping_keys() -> Iterator[tuple[str, bytes | None]]:
+            for key, value in self._records():
+                keys.append(key)
+                yield key, value
+
+        # Only here: later reads also bring back this notifier's own entries, already in its tallies.
+        self.unannounced = unannounced(keeping_keys())
+        return keys
 
     def stop(self) -> None:
         if self._reader is not None:
@@ -88,10 +142,13 @@ class DeliveryLedger:
 
     def catch_up(self) -> list[str]:
         """Reads what was written since the last call, up to the current end; returns those keys."""
+        return [key for key, _ in self._records()]
+
+    def _records(self) -> Iterator[tuple[str, bytes | None]]:
+        """(key, value) of each record up to the current end, in ledger order (one partition)."""
         reader = self._reader
         if reader is None:
             raise NotifierKafkaError("the delivery ledger is not started")
-        keys: list[str] = []
         deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
         try:
             partitions = list(reader.assignment())
@@ -102,10 +159,9 @@ class DeliveryLedger:
                         f"reading the delivery ledger {self.topic} took over {CATCH_UP_TIMEOUT_S:.0f} s"
                     )
                 for records in reader.poll(timeout_ms=500, max_records=50_000).values():
-                    keys += [r.key.decode() for r in records if r.key is not None]
+                    yield from ((r.key.decode(), r.value) for r in records if r.key is not None)
         except KafkaError as exc:
             raise NotifierKafkaError(f"cannot read the delivery ledger {self.topic}: {exc}") from exc
-        return keys
 
     def remember(self, keys: Iterable[str]) -> None:
         self._known.update(keys)
@@ -121,11 +177,38 @@ class DeliveryLedger:
     ) -> None:
         """Remembers the deliveries at once, then writes them and waits for Kafka's acknowledgement."""
         value = orjson.dumps({"outcome": outcome, "at_ms": at_ms})
-        keys = [ledger_key(destination, alert_id) for alert_id in alert_ids]
-        self.remember(keys)
+        await self._write(producer, [(ledger_key(destination, alert_id), value) for alert_id in alert_ids])
+
+    async def record_held_back(
+        self, producer: KafkaProducer, destination: str, alerts: Sequence[Alert], at_ms: int
+    ) -> None:
+        """Alerts held back from `destination` as too old: never to be posted there, also after a restart."""
+        await self._write(
+            producer,
+            [
+                (
+                    ledger_key(destination, a.alert_id),
+                    orjson.dumps({"outcome": "held_back", "at_ms": at_ms, "fired_at_ms": a.fired_at_ms}),
+                )
+                for a in alerts
+            ],
+        )
+
+    async def record_report(
+        self, producer: KafkaProducer, report: HeldBackReport, outcome: str, at_ms: int
+    ) -> None:
+        """The line announcing `report.count` held-back alerts was posted (or refused for good)."""
+        value = orjson.dumps({"outcome": outcome, "at_ms": at_ms, "held_back": report.count})
+        await self._write(producer, [(ledger_key(report.destination, report.delivery_id), value)])
+
+    async def _write(self, producer: KafkaProducer, entries: list[tuple[str, bytes]]) -> None:
+        self.remember(key for key, _ in entries)
         loop = asyncio.get_running_loop()
         try:
-            acks = [acknowledged(loop, producer.send(self.topic, key=k.encode(), value=value)) for k in keys]
+            acks = [
+                acknowledged(loop, producer.send(self.topic, key=key.encode(), value=value))
+                for key, value in entries
+            ]
             await asyncio.wait_for(asyncio.gather(*acks), WRITE_TIMEOUT_S)
         except (KafkaError, TimeoutError) as exc:
             raise NotifierKafkaError(f"cannot write to the delivery ledger {self.topic}: {exc!r}") from exc

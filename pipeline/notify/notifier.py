@@ -15,6 +15,13 @@ With several notifiers in the group, a partition that moves while one of its ale
 repeat that alert too: the old owner finishes the send while the new one, not finding it in the ledger
 yet, sends it as well.
 
+Stale alerts (`held_back`): an alert older than `max_alert_age_s` (wall clock against its event-time
+`fired_at_ms`) is not posted. It is settled like a delivery (ledger entry `held_back`, then its offset may
+be committed) and counted for its destination; once that destination has had no such alert for
+`held_back_quiet_s`, or at shutdown, it gets one line saying how many were held back. The line's own
+ledger entry carries that number, so what a crashed notifier held back and never announced is announced
+by the next one to start (`DeliveryLedger.unannounced`); a clean stop announces before it exits.
+
 Why kafka-python in a thread rather than aiokafka: the rest of the project (the sink, the publisher, the
 topic tools, `KafkaSettings.client_config()`) speaks kafka-python, and its consumer is used here from one
 dedicated thread (`_kafka`), so its calls never block the event loop that runs the HTTP side (aiohttp,
@@ -43,8 +50,9 @@ from kafka.errors import KafkaError
 from pipeline.errors import NotifierKafkaError, PipelineError
 from pipeline.kafka_clients import rejoin_if_stranded
 from pipeline.notify.destinations import Destination
+from pipeline.notify.held_back import AgeLimit, HeldBackReport, Message
 from pipeline.notify.ledger import DeliveryLedger, acknowledged, partitions_of
-from pipeline.notify.messages import Digest, Notice, alerts_of, community_key
+from pipeline.notify.messages import Digest, alerts_of, community_key
 from pipeline.notify.offset_book import OffsetBook, Token
 from pipeline.notify.outbox import Outbox, Outcome, Owed
 from pipeline.notify.settings import NotifySettings
@@ -70,6 +78,12 @@ class NotifierStats:
     retries: int = 0
     dead_letters: int = 0
     ledger_failures: int = 0
+    held_back: int = 0  # too old to post, one per alert and destination (settings.max_alert_age_s)
+    held_back_lines: int = 0  # lines posted saying how many were held back
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 class _Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -121,6 +135,7 @@ class Notifier:
         ledger_topic: str,
         replication_factor: int = 1,
         clock: Callable[[], float] = time.monotonic,
+        wall_ms: Callable[[], int] = _wall_ms,
     ) -> None:
         if not destinations:
             raise PipelineError("the notifier needs at least one destination")
@@ -129,6 +144,8 @@ class Notifier:
         self.topics = topics
         self.destinations = list(destinations)
         self.clock = clock
+        self.wall_ms = wall_ms
+        self.age_limit = AgeLimit(settings.max_alert_age_s, wall_ms)
         self.stats = NotifierStats()
         self.ledger = DeliveryLedger(kafka, ledger_topic, settings.ledger_retention_h, replication_factor)
         self._book: OffsetBook[TopicPartition] = OffsetBook()
@@ -148,9 +165,10 @@ class Notifier:
             async with aiohttp.ClientSession(timeout=timeout) as session:
                 self._outboxes = [
                     Outbox(d, self.settle, retry_initial_s=self.settings.retry_initial_s,
-                           retry_max_s=self.settings.retry_max_s, clock=self.clock)
+                           retry_max_s=self.settings.retry_max_s, clock=self.clock, age_limit=self.age_limit)
                     for d in self.destinations
                 ]  # fmt: skip
+                self._carry_unannounced()
                 workers = [
                     asyncio.create_task(o.run(session), name=f"notify-{o.name}") for o in self._outboxes
                 ]
@@ -159,6 +177,8 @@ class Notifier:
                     while not should_stop():
                         self._check(workers)
                         await self._poll()
+                        await self._hold_back()
+                        self._release_reports(self.clock())
                         for outbox in self._outboxes:
                             outbox.release_digests(self.clock())
                         if self.clock() - last_commit >= self.settings.commit_interval_s:
@@ -292,11 +312,14 @@ class Notifier:
 
     # --- the destination side --------------------------------------------------------------------------
 
-    async def settle(self, outbox: Outbox, notice: Notice, outcome: Outcome, reason: str) -> None:
+    async def settle(self, outbox: Outbox, notice: Message, outcome: Outcome, reason: str) -> None:
         """A notice was delivered (or refused for good): ledger first, then the offsets may move."""
-        alerts = alerts_of(notice)
         producer = self._producer
         assert producer is not None
+        if isinstance(notice, HeldBackReport):
+            await self._settle_report(producer, notice, outcome)
+            return
+        alerts = alerts_of(notice)
         try:
             await self.ledger.record(
                 producer, outbox.name, [a.alert_id for a in alerts], outcome, int(time.time() * 1000)
@@ -316,6 +339,67 @@ class Notifier:
                 self._dead_letter_refused(owed, f"{outbox.name}: {reason}")
             for token in owed.tokens:
                 self._book.release(token)
+
+    async def _settle_report(self, producer: KafkaProducer, report: HeldBackReport, outcome: Outcome) -> None:
+        """Recorded whether posted or refused: a refused line is not tried again (nor by a restart)."""
+        try:
+            await self.ledger.record_report(producer, report, outcome, self.wall_ms())
+        except NotifierKafkaError as exc:
+            self.stats.ledger_failures += 1
+            log.warning("held-back line not recorded in the ledger", extra={"error": str(exc)})
+        if outcome == "delivered":
+            self.stats.messages += 1
+            self.stats.held_back_lines += 1
+            log.info(
+                "said how many alerts were held back",
+                extra={"destination": report.destination, "held_back": report.count},
+            )
+
+    # --- alerts too old to post ------------------------------------------------------------------------
+
+    async def _hold_back(self) -> None:
+        """Settles what the outboxes set aside as too old: ledger first (so no restart posts them), then
+        their offsets may move; each joins its destination's run for the line about them."""
+        producer = self._producer
+        assert producer is not None
+        for outbox in self._outboxes:
+            alerts = outbox.take_too_old()
+            if not alerts:
+                continue
+            try:
+                await self.ledger.record_held_back(producer, outbox.name, alerts, self.wall_ms())
+            except NotifierKafkaError as exc:
+                self.stats.ledger_failures += 1
+                log.warning("held-back alerts not recorded in the ledger", extra={"error": str(exc)})
+            if outbox.held_back.count == 0:
+                log.info(
+                    "holding back alerts too old to post",
+                    extra={"destination": outbox.name, "max_alert_age_s": self.age_limit.max_age_s},
+                )
+            outbox.held_back.add_alerts(alerts, self.clock())
+            self.stats.held_back += len(alerts)
+            for alert in alerts:
+                owed = outbox.owed.pop(alert.alert_id, None)
+                for token in owed.tokens if owed is not None else ():
+                    self._book.release(token)
+
+    def _release_reports(self, now: float | None) -> None:
+        for outbox in self._outboxes:
+            outbox.release_report(now, self.settings.held_back_quiet_s)
+
+    def _carry_unannounced(self) -> None:
+        """What earlier notifiers held back and did not announce (the ledger says) joins this one's runs."""
+        for outbox in self._outboxes:
+            carried = self.ledger.unannounced.get(outbox.name)
+            if carried is None:
+                continue
+            outbox.held_back.add(
+                carried.count, carried.oldest_fired_ms, carried.newest_fired_ms, self.clock()
+            )
+            log.info(
+                "alerts held back before a restart are still to be announced",
+                extra={"destination": outbox.name, "held_back": carried.count},
+            )
 
     def _dead_letter(
         self,
@@ -355,19 +439,29 @@ class Notifier:
     # --- shared ----------------------------------------------------------------------------------------
 
     async def _drain(self, workers: list[asyncio.Task[None]]) -> None:
-        """Stop: release held digests, give the backlogs `shutdown_timeout_s` to go out, stop the workers."""
+        """Stop: release held digests and the lines about held-back alerts, give the backlogs
+        `shutdown_timeout_s` to go out, stop the workers."""
         for outbox in self._outboxes:
             outbox.release_digests(None)
         deadline = self.clock() + self.settings.shutdown_timeout_s
-        while not all(o.idle for o in self._outboxes) and self.clock() < deadline:
+        while True:
+            await self._hold_back()
+            self._release_reports(None)
+            if all(o.idle for o in self._outboxes) or self.clock() >= deadline:
+                break
             self._check(workers)
             await asyncio.sleep(0.05)
         for outbox in self._outboxes:
             outbox.stop()
         await asyncio.wait(workers, timeout=self.settings.request_timeout_s + 5)
+        await self._hold_back()  # what the last sends set aside: recorded, so its offsets are committed
         left = {o.name: len(o.owed) for o in self._outboxes if o.owed}
         if left:
             log.warning("stopping with undelivered alerts, delivered after a restart", extra={"owed": left})
+        unsaid = {o.name: o.held_back.count for o in self._outboxes if o.held_back.count}
+        if unsaid:
+            log.warning("stopping before saying how many alerts were held back: said after a restart",
+                        extra={"held_back": unsaid})  # fmt: skip
 
     async def _settle_dead_letters(self) -> None:
         """Waits for Kafka's acknowledgement of the dead letters sent, so the last commit can pass them."""

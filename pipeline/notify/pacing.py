@@ -11,7 +11,8 @@ Plain logic over an injected clock (no I/O, no asyncio), so each rule can be che
   window. The first `threshold` alerts of a storm go out as they come: nobody waits for a digest to learn
   that something is happening.
 - `take_next`: the same rule applied to a backlog (a destination coming back after an outage, or slower
-  than the storm): more than `threshold` queued alerts for one community leave as one digest.
+  than the storm): more than `threshold` queued alerts for one community leave as one digest. The line
+  about held-back alerts (`held_back.HeldBackReport`) is about no community and always leaves alone.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections import deque
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
+from pipeline.notify.held_back import HeldBackReport, Message
 from pipeline.notify.messages import Digest, Notice, alerts_of
 
 K = TypeVar("K", bound=Hashable)
@@ -120,12 +122,14 @@ def _key(notice: Notice) -> tuple[str, str]:
     return alert.platform, alert.community_id
 
 
-def take_next(backlog: deque[Notice], threshold: int) -> Notice:
+def take_next(backlog: deque[Message], threshold: int) -> Message:
     """Pops the next message to send. If the backlog holds more than `threshold` alerts for the head's
     community (or the head is a digest already), they leave together as one digest, in arrival order."""
     head = backlog.popleft()
+    if isinstance(head, HeldBackReport):
+        return head
     key = _key(head)
-    same = [n for n in backlog if _key(n) == key]
+    same = [n for n in backlog if not isinstance(n, HeldBackReport) and _key(n) == key]
     if not same:
         return head
     alerts = list(alerts_of(head))

@@ -61,6 +61,12 @@ class NotifySettings(BaseModel):
     session_timeout_s: float = Field(default=10.0, ge=6, le=300)
     ledger_topic: str = Field(default=DEFAULT_LEDGER_TOPIC, pattern=_NAME)
     ledger_retention_h: float = Field(default=168.0, ge=1, le=24 * 365)
+    # An alert that fired (event time) this long before now (wall clock) is held back, not posted: a
+    # backfill's, or one that waited hours for a destination that was down. 0: every alert; None: none.
+    max_alert_age_s: float | None = Field(default=7_200.0, ge=0, le=366 * 86_400)
+    held_back_quiet_s: float = Field(
+        default=60.0, gt=0, le=3_600, description="a run of held-back alerts ends after this long without one"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from pipeline.notify.destinations import build_destinations
+from pipeline.notify.messages import human_wait
 from pipeline.notify.notifier import Notifier
 from pipeline.notify.settings import load_destinations
 from pulse.commands.support import Context, Duration, err_console, fail_cleanly, stop_on_signals
@@ -66,6 +67,10 @@ def notify(
     that is down does not hold up the others and gets its alerts when it returns. Offsets are committed
     once every destination has its alerts, and a ledger topic keeps a restart from posting twice.
 
+    Alerts that fired (event time) longer ago than PULSE_NOTIFY__MAX_ALERT_AGE_S (default 2h; a backfill's,
+    or a backlog's after a long outage) are held back: recorded, not posted, and announced in one line per
+    destination once they stop coming (PULSE_NOTIFY__HELD_BACK_QUIET_S) or at shutdown.
+
     Stops cleanly on SIGTERM/Ctrl-C: held digests and queued alerts go out (for up to
     PULSE_NOTIFY__SHUTDOWN_TIMEOUT_S), offsets are committed, exit code 0.
     """
@@ -92,9 +97,16 @@ def notify(
         ledger_topic=settings.topics.prefix + settings.notify.ledger_topic,
         replication_factor=settings.topics.replication_factor,
     )  # fmt: skip
+    max_age_s = settings.notify.max_alert_age_s
+    holding = (
+        "posting alerts however old" if max_age_s is None
+        else "holding back every alert" if max_age_s == 0
+        else f"holding back alerts older than {human_wait(max_age_s)}"
+    )  # fmt: skip
     err_console.print(
         f"notifier {settings.notify.group}: {topics.alerts} on {settings.kafka.bootstrap_servers} -> "
-        + ", ".join(d.describe() for d in destinations),
+        + ", ".join(d.describe() for d in destinations)
+        + f"; {holding}",
         highlight=False,
         soft_wrap=True,
     )
@@ -103,7 +115,8 @@ def notify(
     err_console.print(
         f"stopped: {stats.alerts:,} alerts read, {stats.messages:,} messages sent ({stats.digests:,} digests, "
         f"{stats.alerts_delivered:,} alerts), {stats.already_delivered:,} already delivered, "
-        f"{stats.retries:,} retries, {stats.dead_letters:,} dead-lettered",
+        f"{stats.retries:,} retries, {stats.dead_letters:,} dead-lettered, {stats.held_back:,} held back as "
+        f"too old ({stats.held_back_lines:,} lines saying so)",
         highlight=False,
         soft_wrap=True,
     )

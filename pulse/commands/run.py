@@ -53,12 +53,15 @@ from schemas import CanonicalEvent, ClockLimit
 @click.option("--communities", type=click.IntRange(1, 100_000), default=5, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--notify/--no-notify", default=True, show_default=True, help="Run the alert notifier.")
+@click.option("--post-old-alerts", is_flag=True,
+              help="With --exit-when-done: post the replay's alerts however old. By default a backfill's alerts are "
+                   "held back (they are history: stored in ClickHouse, announced in one line per destination).")  # fmt: skip
 @click.pass_obj
 @fail_cleanly
 def run(
     obj: Context, source: str, replay_file: Path | None, exit_when_done: bool, kafka: str | None, dsn: str | None,
     sla_s: float | None, lateness_s: float | None, partitions: int | None, workers: int, duration_s: float | None,
-    rate: float, accelerate: float, communities: int, seed: int, notify: bool,
+    rate: float, accelerate: float, communities: int, seed: int, notify: bool, post_old_alerts: bool,
 ) -> None:  # fmt: skip
     """Run the whole pipeline here: the local Kafka broker (unless --kafka), topics, the stream workers, the
     ClickHouse loader (embedded store unless --clickhouse), the alert notifier, and a source: the simulator
@@ -66,12 +69,19 @@ def run(
 
     With --replay FILE --exit-when-done it is the deterministic path for backfills and tests: the run uses
     topics and consumer groups of its own (deleted afterwards), judges SLAs by event time only, and exits 0
-    once everything is in ClickHouse; the same file into the same store gives the same table contents.
+    once everything is in ClickHouse; the same file into the same store gives the same table contents. Its
+    alerts are history: the notifier posts none of them (unless --post-old-alerts), only one line per
+    destination saying how many it held back. Other runs hold back alerts older than
+    PULSE_NOTIFY__MAX_ALERT_AGE_S (default 2h).
     """
     if replay_file is not None:
         source = "replay"
     if exit_when_done and source != "replay":
         raise click.UsageError("--exit-when-done needs --replay FILE")
+    if post_old_alerts and not exit_when_done:
+        raise click.UsageError(
+            "--post-old-alerts is for --exit-when-done runs; elsewhere set PULSE_NOTIFY__MAX_ALERT_AGE_S"
+        )
     processor: dict[str, Any] = {"sla_default_s": sla_s, "allowed_lateness_s": lateness_s}
     overrides: dict[str, Any] = {}
     if dsn:
@@ -83,6 +93,8 @@ def run(
         overrides["topics"] = {**overrides.get("topics", {}), "prefix": run_id}
         processor |= {"app_id": f"{run_id}processor", "live_lag_s": 0}  # event time only
         overrides["sink"] = {"group": f"{run_id}sink"}
+        # A backfill's alerts are history, however recent its events (max age 0: hold back every one).
+        overrides["notify"] = {"group": f"{run_id}notify", "max_alert_age_s": None if post_old_alerts else 0}
     settings = obj.settings(processor={k: v for k, v in processor.items() if v is not None}, **overrides)
     broker = None
     if kafka:

@@ -229,16 +229,22 @@ class LocalPipeline:
             time.sleep(0.1)
 
     def delete_topics_and_groups(self) -> None:
-        """For a private run, once it stopped: its topics, its workers' changelog and its consumer groups
-        go (groups would otherwise stay on the broker, empty, until their offsets expire after days)."""
+        """For a private run, once it stopped: its topics, its workers' changelog, its notifier's delivery
+        ledger and its consumer groups go (groups would otherwise stay on the broker, empty, until their
+        offsets expire after days)."""
         changelog = state_changelog_topic(self.app_id)
+        ledger = self.settings.topics.prefix + self.settings.notify.ledger_topic
+        mine = {self.app_id, self.sink_group}
+        prefix = self.settings.topics.prefix
+        if self.options.notify and prefix and self.settings.notify.group.startswith(prefix):
+            mine.add(self.settings.notify.group)  # never a group shared with a live notifier
         admin = KafkaAdminClient(**self.kafka.client_config())
         try:
             existing = set(admin.list_topics())
-            doomed = sorted({*self.topics.all, self.topics.ticks, changelog} & existing)
+            doomed = sorted({*self.topics.all, self.topics.ticks, changelog, ledger} & existing)
             if doomed:
                 admin.delete_topics(doomed)
-            groups = {self.app_id, self.sink_group} & {group["group_id"] for group in admin.list_groups()}
+            groups = mine & {group["group_id"] for group in admin.list_groups()}
             if self.app_id in groups and self.workers:
                 # Static members do not leave when they stop (that is what lets a restarted worker take its
                 # partitions back at once): they are removed here, or the group stays until their sessions

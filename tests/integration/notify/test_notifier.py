@@ -36,7 +36,7 @@ from tests.kafka_reading import read_all
 
 TOKEN = "123456:TEST-TOKEN"
 SECRET = b"webhook-secret-0123456789"  # 16 characters at least, as every secret
-T0_MS = 1_767_268_800_000
+HOUR_MS = 3_600_000
 FAST = {  # quick retries, commits and hand-overs; no rate limit in the way unless a test sets one
     "start_from": "earliest", "rate_per_minute": 6000, "rate_burst": 1000, "retry_initial_s": 0.2,
     "retry_max_s": 1.0, "request_timeout_s": 5, "commit_interval_s": 0.2, "session_timeout_s": 6,
@@ -44,11 +44,15 @@ FAST = {  # quick retries, commits and hand-overs; no rate limit in the way unle
 }  # fmt: skip
 
 
-def alert(community: str, comment: str, kind: AlertKind = AlertKind.UNANSWERED) -> Alert:
+def alert(
+    community: str, comment: str, kind: AlertKind = AlertKind.UNANSWERED, fired_ago_s: float = 0.0
+) -> Alert:
+    """An alert that fired `fired_ago_s` before now (wall clock): by default news, for the age limit."""
+    fired_ms = time.time_ns() // 1_000_000 - int(fired_ago_s * 1000)
     return Alert(
         alert_id=f"vk:{community}:{comment}:{kind.value}", kind=kind, platform="vk", community_id=community,
         post_id="678", comment_id=comment, author_id="u1", snippet=f"comment {comment}?",
-        commented_at_ms=T0_MS, fired_at_ms=T0_MS + 3_600_000, waited_s=3600.0, sla_s=3600.0,
+        commented_at_ms=fired_ms - HOUR_MS, fired_at_ms=fired_ms, waited_s=3600.0, sla_s=3600.0,
         response_s=4000.0 if kind is AlertKind.RESOLVED else None,
     )  # fmt: skip
 
@@ -123,6 +127,34 @@ class InProcess:
         assert not self._thread.is_alive(), "the notifier did not stop"
         if self.error is not None and exc_info[0] is None:
             raise self.error
+
+
+def notify_process(
+    apis: DestinationApis, kafka: KafkaSettings, topics: Topics, group: str, tmp_path: Path, log: Path,
+    **settings: Any,
+) -> Callable[[], subprocess.Popen[bytes]]:  # fmt: skip
+    """Starts `pulse notify` as its own process (for kill -9) to the three stand-ins; output to `log`."""
+    config = tmp_path / "notify.toml"
+    config.write_text(
+        f'[[destination]]\nname = "slack"\nkind = "slack"\nurl = "{apis.base_url}/slack/T0/B0/X"\n\n'
+        f'[[destination]]\nname = "telegram"\nkind = "telegram"\nbot_token = "{TOKEN}"\nchat_id = "-100"\napi_url = "{apis.base_url}"\n\n'
+        f'[[destination]]\nname = "webhook"\nkind = "webhook"\nurl = "{apis.base_url}/hook"\nsecret = "{SECRET.decode()}"\n'
+    )  # fmt: skip
+    env = {
+        **os.environ,
+        "PULSE_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "PULSE_TOPICS__PREFIX": topics.alerts.removesuffix("alerts"),
+        "PULSE_STATE_DIR": str(tmp_path / "state"),
+        "PULSE_NOTIFY__GROUP": group,
+        **{f"PULSE_NOTIFY__{k.upper()}": str(v) for k, v in {**FAST, **settings}.items()},
+    }
+    command = [sys.executable, "-m", "pulse", "notify", "--config", str(config)]
+
+    def start() -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+    return start
 
 
 def alert_ids(apis: DestinationApis) -> list[str]:
@@ -228,26 +260,8 @@ def test_kill_9_mid_way_then_restart_delivers_everything_once(
 ) -> None:
     alerts = [alert(f"c{i % 6}", f"m{i}") for i in range(60)]
     produce(kafka, topics, alerts)
-    config = tmp_path / "notify.toml"
-    config.write_text(
-        f'[[destination]]\nname = "slack"\nkind = "slack"\nurl = "{apis.base_url}/slack/T0/B0/X"\n\n'
-        f'[[destination]]\nname = "telegram"\nkind = "telegram"\nbot_token = "{TOKEN}"\nchat_id = "-100"\napi_url = "{apis.base_url}"\n\n'
-        f'[[destination]]\nname = "webhook"\nkind = "webhook"\nurl = "{apis.base_url}/hook"\nsecret = "{SECRET.decode()}"\n'
-    )  # fmt: skip
-    env = {
-        **os.environ,
-        "PULSE_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "PULSE_TOPICS__PREFIX": topics.alerts.removesuffix("alerts"),
-        "PULSE_STATE_DIR": str(tmp_path / "state"),
-        "PULSE_NOTIFY__GROUP": f"n{unique}",
-        **{f"PULSE_NOTIFY__{k.upper()}": str(v) for k, v in {**FAST, "request_timeout_s": 30}.items()},
-    }
     log = tmp_path / "notify.log"
-    command = [sys.executable, "-m", "pulse", "notify", "--config", str(config)]
-
-    def start() -> subprocess.Popen[bytes]:
-        with log.open("ab") as out:
-            return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    start = notify_process(apis, kafka, topics, f"n{unique}", tmp_path, log, request_timeout_s=30)
 
     # Each destination stops mid-way, waiting for an answer that never comes; then the process dies.
     holds = [apis.hold_at("slack", 15), apis.hold_at("telegram", 25), apis.hold_at("webhook", 35)]
@@ -284,3 +298,99 @@ def test_kill_9_mid_way_then_restart_delivers_everything_once(
     summary = log.read_text().strip().splitlines()[-1]
     skipped = re.search(r"(\d+) already delivered", summary)
     assert skipped and int(skipped.group(1)) > 0, f"the restart re-read delivered alerts: {summary}"
+
+
+# --- alerts too old to post -------------------------------------------------------------------------------
+
+THREE_HOURS_S = 3 * 3_600.0
+
+
+def held_back_lines(apis: DestinationApis, api: str) -> list[int]:
+    """The counts announced to `api` by lines about held-back alerts, in order."""
+    if api == "webhook":
+        return [r.body["held_back"] for r in apis.delivered(api) if r.body["type"] == "held_back"]
+    found = [re.search(r"Held back ([\d,]+) historical alert", text) for text in texts(apis, api)]
+    return [int(m.group(1).replace(",", "")) for m in found if m is not None]
+
+
+def test_alerts_older_than_the_limit_are_not_posted_and_the_held_back_count_is_posted_once(
+    kafka: KafkaSettings, topics: Topics, apis: DestinationApis, unique: str
+) -> None:
+    old = [alert(f"c{i % 3}", f"old{i}", fired_ago_s=THREE_HOURS_S + i) for i in range(60)]
+    fresh = [alert("c1", f"new{i}", fired_ago_s=60) for i in range(3)]
+    produce(kafka, topics, old[:30] + fresh + old[30:])
+    configs = destinations(apis, telegram={"communities": ["vk:c2"]})  # 20 of the old ones, no fresh one
+    group = f"n{unique}"
+    wanted = {"slack": [60], "telegram": [20], "webhook": [60]}
+    with InProcess(kafka, topics, configs, group, max_alert_age_s=7_200, held_back_quiet_s=0.5) as running:
+        eventually(lambda: {api: held_back_lines(apis, api) for api in wanted} == wanted, 30, "one line each")
+        eventually(lambda: len(alert_ids(apis)) == 3, 10, "the fresh alerts posted")
+        eventually(
+            lambda: sum(group_lag(kafka, group, [topics.alerts]).values()) == 0, 10, "offsets committed"
+        )
+        time.sleep(1.5)  # three quiet periods: a second line would come now
+    assert {api: held_back_lines(apis, api) for api in wanted} == wanted, "once"
+    assert sorted(alert_ids(apis)) == sorted(a.alert_id for a in fresh), "no old alert reached the webhook"
+    assert len(apis.delivered("slack")) == 1 + 3 and len(apis.delivered("telegram")) == 1
+    (line,) = [t for t in texts(apis, "slack") if "Held back" in t]
+    assert "older than 2h 00m" in line and "pulse query" in line
+    assert running.stats is not None and running.stats.held_back == 140 and running.stats.held_back_lines == 3
+
+    # Another group reads the same alerts with no age limit at all: the ledger knows every one of them.
+    again = f"n{unique}-again"
+    with InProcess(kafka, topics, configs, again, max_alert_age_s=None, held_back_quiet_s=0.5) as rerun:
+        eventually(lambda: sum(group_lag(kafka, again, [topics.alerts]).values()) == 0, 30, "all read again")
+        time.sleep(1.0)
+    assert rerun.stats is not None and rerun.stats.already_delivered == 63 + 20 + 63
+    assert rerun.stats.messages == 0 and rerun.stats.held_back == 0
+    assert {api: held_back_lines(apis, api) for api in wanted} == wanted
+    assert len(apis.delivered("slack")) == 4
+
+
+def test_held_back_alerts_a_killed_notifier_did_not_announce_are_announced_once_after_the_restart(
+    kafka: KafkaSettings, topics: Topics, apis: DestinationApis, unique: str, tmp_path: Path
+) -> None:
+    old = [alert(f"c{i % 4}", f"old{i}", fired_ago_s=THREE_HOURS_S) for i in range(40)]
+    produce(kafka, topics, old)
+    group = f"n{unique}"
+    log = tmp_path / "notify.log"
+    start = notify_process(apis, kafka, topics, group, tmp_path, log, held_back_quiet_s=300)
+
+    def stopped(process: subprocess.Popen[bytes], how: signal.Signals) -> int:
+        try:
+            process.send_signal(how)
+            return process.wait(30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+    first = start()
+    # Committed offsets mean the ledger has every held-back alert; the line waits for a quiet 300 s.
+    eventually(
+        lambda: sum(group_lag(kafka, group, [topics.alerts]).values()) == 0 or first.poll() is not None,
+        60,
+        "all held back",
+    )
+    assert first.poll() is None, log.read_text()[-3000:]
+    stopped(first, signal.SIGKILL)
+    assert all(apis.delivered(api) == [] for api in ("slack", "telegram", "webhook")), "nothing posted"
+
+    second = start()
+    eventually(
+        lambda: "still to be announced" in log.read_text() or second.poll() is not None, 60, "restarted"
+    )
+    assert stopped(second, signal.SIGTERM) == 0, log.read_text()[-3000:]
+    for api in ("slack", "telegram", "webhook"):
+        assert held_back_lines(apis, api) == [40], (api, log.read_text()[-3000:])
+
+    mark = len(log.read_text())
+    third = start()
+    eventually(
+        lambda: "partitions changed" in log.read_text()[mark:] or third.poll() is not None,
+        60,
+        "started again",
+    )
+    assert stopped(third, signal.SIGTERM) == 0, log.read_text()[-3000:]
+    for api in ("slack", "telegram", "webhook"):
+        assert held_back_lines(apis, api) == [40] and len(apis.delivered(api)) == 1, api
+    assert log.read_text().count("still to be announced") == 3, "the second run's, one per destination"
