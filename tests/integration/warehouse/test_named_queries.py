@@ -128,7 +128,7 @@ def run(client: Any, name: str, **options: Any) -> list[dict[str, Any]]:
 def test_the_catalogue_holds_every_documented_query() -> None:
     assert set(catalogue()) == {
         "top-posts", "er-by-followers", "er-by-views", "rolling-60m", "first-response", "response-rate",
-        "waiting-past-sla", "engagement-by-segment",
+        "waiting-past-sla", "engagement-by-segment", "engagement-trend", "dialogue", "response-by-segment",
     }  # fmt: skip
     assert all(q.about for q in catalogue().values())
 
