@@ -75,7 +75,7 @@ demo: venv jars  ## Run the pipeline's main job on the embedded defaults
 	@echo
 	@echo "While it runs, open the dashboard: http://127.0.0.1:8800/ (comments waiting for an answer, response times, engagement, alerts)"
 	@echo
-	$(BIN)/pulse run --duration 75s --rate 2000 --accelerate 120 --comment-sla 10m --communities 5
+	$(BIN)/pulse run --duration 75s --rate 2000 --accelerate 120 --comment-sla 10m --communities 5 --posts-per-hour 20
 	@echo
 	@echo "Kafka keeps running (.venv/bin/pulse kafka status / down); ClickHouse (embedded) is under .pulse/clickhouse."
 	@echo "The dashboard stopped with the run; to look at what it left: $(BIN)/pulse dashboard, then open http://127.0.0.1:8800/"

@@ -65,6 +65,13 @@ class SimulatorSettings(BaseModel):
     answer_median_s: float = Field(default=300.0, gt=0, le=86_400)
     answer_sigma: float = Field(default=1.2, gt=0, le=5, description="spread of the log-normal answer delay")
     delete_share: float = Field(default=0.01, ge=0, le=1)
+    burst_share: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="posts that suddenly take off 1-3 h after publishing: 200-500 likes and reposts within "
+        "10 minutes (what `engagement_spike` alerts on)",
+    )
     users_per_community: int = Field(default=5_000, ge=10, le=10_000_000)
     seed: int = 1
 
@@ -247,9 +254,21 @@ class Simulator:
             f"{community.community_id}-p{community.post_seq}", created_ms, self._rng.paretovariate(1.2)
         )
         community.posts.append(post)
+        if self.settings.burst_share and self._rng.random() < self.settings.burst_share:
+            self._schedule_burst(community, post)
         if len(community.posts) > 50:  # old posts fall out of the feed
             community.posts.pop(0)
         community.weights_at_ms = -1
+
+    def _schedule_burst(self, community: _Community, post: _Post) -> None:
+        rng = self._rng
+        start = post.created_ms + rng.randint(3_600_000, 3 * 3_600_000)
+        for i in range(rng.randint(200, 500)):
+            ts_ms = start + rng.randint(0, 600_000)
+            kind = EventType.REPOST if i % 4 == 3 else EventType.LIKE
+            user = f"u{rng.randrange(self.settings.users_per_community)}"
+            event = self._event(kind, community, post, user, ts_ms, **self._segment(community))
+            heapq.heappush(self._scheduled, _Scheduled(ts_ms, self._seq, event))
 
     def _post_gap_ms(self) -> float:
         per_ms = self.settings.posts_per_community_per_hour * self.settings.communities / 3_600_000

@@ -22,6 +22,7 @@ from pipeline.notify.settings import NotifySettings
 from pipeline.stream.settings import ProcessorSettings
 from pipeline.warehouse import ClickHouseSettings
 from pipeline.warehouse.dashboard import DashboardSettings
+from pipeline.warehouse.source_watch import SourceWatchSettings
 from pipeline.warehouse.table_sink import SinkSettings
 from pulse.local.local_kafka import LocalKafkaSettings
 from pulse.topics import TopicSettings
@@ -48,6 +49,7 @@ class Settings(BaseSettings):
     processor: ProcessorSettings = Field(default_factory=ProcessorSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     sink: SinkSettings = Field(default_factory=SinkSettings)
+    sources: SourceWatchSettings = Field(default_factory=SourceWatchSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @model_validator(mode="after")

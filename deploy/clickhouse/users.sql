@@ -33,6 +33,7 @@ GRANT SELECT ON pulse.engagement_minute TO analyst;
 GRANT SELECT ON pulse.comment_sla TO analyst;
 GRANT SELECT ON pulse.alerts TO analyst;
 GRANT SELECT ON pulse.engagement_segment_hour TO analyst;
+GRANT SELECT ON pulse.community_ingest_minute TO analyst;
 GRANT SELECT ON pulse.engagement_by_segment TO analyst;
 GRANT SELECT ON pulse.community_followers TO analyst;
 GRANT SELECT ON pulse.post_views TO analyst;

@@ -184,7 +184,11 @@ def _render_spike(alert: Alert, m: Markup) -> str:
 def _render_source(alert: Alert, m: Markup) -> str:
     """A community gone quiet (`waited_s` without events, `expected` usually in `sla_s`), or back."""
     where = m.escape(_community(alert.platform, alert.community_id))
-    if alert.kind is AlertKind.SOURCE_QUIET:
+    if alert.kind is AlertKind.SOURCE_QUIET and alert.observed:
+        usually = f", usually {alert.expected:,.0f}" if alert.expected else ""
+        title = f"Only {alert.observed:,.0f} events in {human_wait(alert.sla_s)}{usually}"
+        hint = "check the platform token, webhook and group settings"
+    elif alert.kind is AlertKind.SOURCE_QUIET:
         usually = f", usually {alert.expected:,.0f} in {human_wait(alert.sla_s)}" if alert.expected else ""
         title = f"No events for {human_wait(alert.waited_s)}{usually}"
         hint = "check the platform token, webhook and group settings"

@@ -22,7 +22,7 @@ passes its end); after that only the counts stay, for the rolling totals, and a 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from operator import itemgetter
@@ -330,6 +330,11 @@ class EngagementBook:
                 self._changed.add(key)
                 changed += 1
         return changed
+
+    @property
+    def windows(self) -> Mapping[Post, Mapping[int, MinuteWindow]]:
+        """Every post's minute windows (read only: the spike watch reads them)."""
+        return self._windows
 
     @property
     def window_count(self) -> int:

@@ -33,14 +33,19 @@ from dataclasses import dataclass, field
 
 from pipeline.stream.engagement import EngagementBook, Verdict
 from pipeline.stream.sla import CommentSlaBook, EventClock, SlaPolicy
+from pipeline.stream.spikes import SpikeRules, SpikeWatch
 from pipeline.stream.state_format import (
+    AGE_CURVE,
     CLOCK,
     COUNTERS,
     EARLY_REPLY,
+    SPIKE,
     WINDOW,
     PartitionCounters,
     decode_counters,
+    decode_curve,
     decode_key,
+    decode_spike,
     encode_counters,
     state_key,
 )
@@ -61,6 +66,7 @@ class ProcessingRules:
     live_grace_ms: int = 250  # live: for a reply on its way (it is still counted later: `resolved`)
     evict_every_ms: int = 60_000  # event time between evictions of closed windows and old clocks
     max_clock_skew_ms: int = 300_000  # events stamped further ahead of the wall clock are rejected
+    spikes: SpikeRules | None = field(default_factory=SpikeRules)  # None: no spike alerts
 
 
 @dataclass(slots=True)
@@ -81,6 +87,7 @@ class PartitionProcessor:
         self.engagement = EngagementBook(rules.allowed_lateness_ms)
         self.sla = CommentSlaBook(rules.sla)
         self.sla_clock = EventClock(live_lag_ms=rules.live_lag_ms)
+        self.spikes = SpikeWatch(rules.spikes, self.engagement.windows) if rules.spikes else None
         self._counters = PartitionCounters()
         self._resumed: set[str] = set()  # topics read at least once since this processor began
 
@@ -107,6 +114,10 @@ class PartitionProcessor:
                 self.sla.restore(ns, (key[2], key[3], key[4]), value)
             elif ns == COUNTERS:
                 self._counters = decode_counters(value)
+            elif ns == AGE_CURVE and self.spikes is not None:
+                self.spikes.restore_curve((key[2], key[3]), decode_curve(value))
+            elif ns == SPIKE and self.spikes is not None:
+                self.spikes.restore_episode((key[2], key[3], key[4]), decode_spike(value))
             restored += 1
         c = self._counters
         if wall_ms is not None:
@@ -115,6 +126,9 @@ class PartitionProcessor:
         self.engagement.close_passed(input_topics, unread_topics=input_topics)
         self.engagement.late_events, self.engagement.duplicate_events = c.late_events, c.duplicate_events
         self.sla_clock.restore(c.sla_event_ms, c.sla_anchor_wall_ms)
+        if self.spikes is not None:
+            self.spikes.folded_to_ms = c.curves_folded_to_ms
+            self.spikes.track_restored()
         return restored
 
     def process(self, topic: str, offset: int, value: bytes, wall_ms: int) -> Effects:
@@ -130,6 +144,13 @@ class PartitionProcessor:
         items, effects.rejected = decode_events(value, ClockLimit(wall_ms, self.rules.max_clock_skew_ms))
         verdicts = engagement.add_message(items, source)
         events = len(verdicts) - verdicts.count(Verdict.REPLAYED)
+        if self.spikes is not None and Verdict.COUNTED in verdicts:
+            counted: dict[tuple[str, str, str], int] = {}
+            for item, verdict in zip(items, verdicts, strict=True):
+                if verdict is Verdict.COUNTED:
+                    post = (item.platform, item.community_id, item.post_id)
+                    counted[post] = counted.get(post, 0) + 1
+            effects.alerts += self.spikes.judge(counted, engagement.max_event_ms, source)
         for item in items:
             if item.type in COMMENT_TYPES:
                 clock.observe(item.ts_ms, wall_ms)
@@ -182,6 +203,8 @@ class PartitionProcessor:
             self.engagement.evict(input_topics, unread_topics)
             self.sla.evict(self.sla_clock.max_event_ms)
             c.evicted_at_ms = event_now
+        if self.spikes is not None:
+            self.spikes.fold(self.engagement.max_event_ms)
         effects.stats = PartitionStats(
             partition=self.partition,
             events=c.events,
@@ -222,6 +245,8 @@ class PartitionProcessor:
             c.sla_event_ms = c.sla_anchor_wall_ms = 0
         if c.evicted_at_ms > latest_ms:
             c.evicted_at_ms = 0
+        if c.curves_folded_to_ms > latest_ms:
+            c.curves_folded_to_ms = 0
 
     def _resume(self, topic: str, offset: int, effects: Effects) -> None:
         """On the first message of a topic, re-emit what was produced from that offset on before a restart:
@@ -231,6 +256,8 @@ class PartitionProcessor:
         self._resumed.add(topic)
         outcome = self.sla.reemit(topic, offset)
         effects.alerts += outcome.alerts
+        if self.spikes is not None:
+            effects.alerts += self.spikes.reemit(topic, offset)
         effects.sla_records += outcome.records
 
     def _persist(self, effects: Effects) -> None:
@@ -240,9 +267,13 @@ class PartitionProcessor:
             state[state_key(p, WINDOW, platform, community, post, minute)] = window
         for (ns, (platform, community, comment)), clock in self.sla.drain_changes().items():
             state[state_key(p, ns, platform, community, comment)] = clock
+        if self.spikes is not None:
+            for ns, parts, value in self.spikes.drain_changes():
+                state[state_key(p, ns, *parts)] = value
         c = self._counters
         c.max_event_ms_by_topic = self.engagement.max_event_ms_by_topic
         c.late_events, c.duplicate_events = self.engagement.late_events, self.engagement.duplicate_events
         c.sla_event_ms, c.sla_anchor_wall_ms = self.sla_clock.max_event_ms, self.sla_clock.anchor_wall_ms
+        c.curves_folded_to_ms = self.spikes.folded_to_ms if self.spikes is not None else 0
         # Last, so a changelog cut short by a crash never holds counters ahead of the entries they cover.
         state[state_key(p, COUNTERS)] = encode_counters(c)

@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from pipeline.stream.partition import ProcessingRules
 from pipeline.stream.sla import SlaPolicy
+from pipeline.stream.spikes import SpikeRules
 from schemas import MAX_CLOCK_SKEW_S
 
 
@@ -82,6 +83,32 @@ class ProcessorSettings(BaseModel):
         description="how long a worker's state recovery may receive no changelog record, with records left "
         "to read, before the worker stops with an error to be started again",
     )
+    spike_alerts: bool = Field(
+        default=True, description="raise `engagement_spike` alerts (docs/alerts.md has the definition)"
+    )
+    spike_window_s: float = Field(
+        default=600.0,
+        ge=60,
+        le=86_400,
+        description="the span a post's engagement is summed over to judge a spike (whole minutes)",
+    )
+    spike_factor: float = Field(
+        default=10.0,
+        gt=1,
+        le=10_000,
+        description="a spike is engagement this many times what the post's age and its own past predict",
+    )
+    spike_min_events: int = Field(
+        default=50,
+        ge=1,
+        description="the floor: fewer likes, comments and reposts in the window than this never alert",
+    )
+    spike_min_age_s: float = Field(
+        default=1_800.0,
+        ge=600,
+        le=43_200,
+        description="posts younger than this are not judged: they have no past to scale the expectation by",
+    )
     session_timeout_s: float = Field(
         default=30.0,
         ge=6,
@@ -102,4 +129,12 @@ class ProcessorSettings(BaseModel):
             live_lag_ms=int(self.live_lag_s * 1000),
             live_grace_ms=int(self.live_grace_s * 1000),
             max_clock_skew_ms=int(max_clock_skew_s * 1000),
+            spikes=SpikeRules(
+                window_ms=round(self.spike_window_s / 60) * 60_000,
+                factor=self.spike_factor,
+                min_events=self.spike_min_events,
+                min_age_ms=int(self.spike_min_age_s * 1000),
+            )
+            if self.spike_alerts
+            else None,
         )

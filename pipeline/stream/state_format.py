@@ -14,6 +14,8 @@ structs below (`array_like`: no field names on the wire, so fields are only ever
 | `w` (`WINDOW`) | platform, community_id, post_id, minute_ms | `WindowState` |
 | `c` (`CLOCK`) | platform, community_id, comment_id | `ClockState` (version 1: `ClockStateV1`) |
 | `r` (`EARLY_REPLY`) | platform, community_id, comment_id | the reply's event time, epoch ms (int) |
+| `v` (`AGE_CURVE`) | platform, community_id (both "" for the partition's own) | `AgeCurveState` |
+| `k` (`SPIKE`) | platform, community_id, post_id | `SpikeState`: the post's spike episode, while on |
 | `p` (`COUNTERS`) | (nothing) | `PartitionCounters`, written last in every batch |
 
 A deleted entry is a record with no value (a tombstone).
@@ -22,6 +24,8 @@ Versions (`STATE_FORMAT_VERSION` is the one written):
 1. Clocks kept the whole comment event (`ClockStateV1`, the event as a msgpack map).
 2. Clocks keep what their records and alerts tell (`ClockComment`): half the bytes. Version 1 clocks are
    still read (`decode_clock`), told apart by their shape.
+3. Age curves (`v`) and spike episodes (`k`) for spike alerts; the counters gain `curves_folded_to_ms`
+   (version 2 counters read with 0: the curves start learning).
 """
 
 from __future__ import annotations
@@ -32,11 +36,13 @@ import msgspec
 
 from schemas import CanonicalEvent
 
-STATE_FORMAT_VERSION: Final = 2
+STATE_FORMAT_VERSION: Final = 3
 
 WINDOW: Final = "w"
 CLOCK: Final = "c"
 EARLY_REPLY: Final = "r"
+AGE_CURVE: Final = "v"
+SPIKE: Final = "k"
 COUNTERS: Final = "p"
 
 SNIPPET_CHARS = 140  # of a comment's text, in its clock (and so in its alerts)
@@ -53,6 +59,23 @@ class PartitionCounters(msgspec.Struct, array_like=True):
     sla_event_ms: int = 0
     sla_anchor_wall_ms: int = 0
     evicted_at_ms: int = 0
+    curves_folded_to_ms: int = 0  # event time up to which posts' ages were folded into the age curves
+
+
+class AgeCurveState(msgspec.Struct, array_like=True):
+    """Engagement per post by age bucket (see `pipeline.stream.spikes`): decayed sums and weights."""
+
+    sums: list[float]
+    weights: list[float]
+
+
+class SpikeState(msgspec.Struct, array_like=True):
+    """A post's spike episode: the alert that opened it (NDJSON of `schemas.outputs.Alert`) and the input
+    message that raised it, to send the alert again if a crash lost it."""
+
+    alert: bytes
+    topic: str
+    offset: int
 
 
 class WindowState(msgspec.Struct, array_like=True):
@@ -124,6 +147,8 @@ _WINDOW_DECODER = msgspec.msgpack.Decoder(WindowState)
 _CLOCK_DECODER = msgspec.msgpack.Decoder(ClockState)
 _CLOCK_V1_DECODER = msgspec.msgpack.Decoder(ClockStateV1)
 _REPLY_DECODER = msgspec.msgpack.Decoder(int)
+_CURVE_DECODER = msgspec.msgpack.Decoder(AgeCurveState)
+_SPIKE_DECODER = msgspec.msgpack.Decoder(SpikeState)
 
 
 def state_key(partition: int, namespace: str, *parts: str | int) -> bytes:
@@ -175,3 +200,19 @@ def encode_reply_ts(ts_ms: int) -> bytes:
 
 def decode_reply_ts(value: bytes) -> int:
     return _REPLY_DECODER.decode(value)
+
+
+def encode_curve(curve: AgeCurveState) -> bytes:
+    return _ENCODER.encode(curve)
+
+
+def decode_curve(value: bytes) -> AgeCurveState:
+    return _CURVE_DECODER.decode(value)
+
+
+def encode_spike(spike: SpikeState) -> bytes:
+    return _ENCODER.encode(spike)
+
+
+def decode_spike(value: bytes) -> SpikeState:
+    return _SPIKE_DECODER.decode(value)

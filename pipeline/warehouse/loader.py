@@ -24,13 +24,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from pipeline.errors import PipelineError, SinkStopped
+from pipeline.errors import PipelineError, SinkStopped, WarehouseError
 from pipeline.kafka_clients import known_partitions, rejoin_if_stranded
+from pipeline.warehouse.source_watch import SourceWatch
 from pipeline.warehouse.table_sink import SinkSettings, SinkStats, TableSink, TableSpec
 from schemas import KafkaSettings
+from schemas.outputs import encode_outputs
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,7 @@ class WarehouseLoader:
         dead_letter_topic: str,
         group: str,
         settings: SinkSettings | None = None,
+        source_watch: tuple[SourceWatch, str] | None = None,
     ) -> None:
         self.kafka = kafka
         self.routes = routes
@@ -92,6 +95,9 @@ class WarehouseLoader:
         self.topic_wait_s = 60.0
         self._consumer: KafkaConsumer | None = None
         self._table_of: dict[str, TableSink] = {}  # topic -> the sink of its table
+        # The quiet-source watch and the alerts topic: it runs in the loader holding that topic's partition 0.
+        self._watch: SourceWatch | None = source_watch[0] if source_watch else None
+        self._watch_tp: TopicPartition | None = TopicPartition(source_watch[1], 0) if source_watch else None
 
     def start(self) -> WarehouseLoader:
         try:
@@ -173,6 +179,7 @@ class WarehouseLoader:
                     sink.take(tp, records)
                 for sink in self.sinks.values():
                     sink.flush_if_due(quiet=not polled)
+                self._watch_sources(consumer)
                 progress.worked(started)
                 if progress.due():
                     progress.log(len(consumer.assignment()), self.sinks)
@@ -185,6 +192,24 @@ class WarehouseLoader:
             log.exception("sink for %s stopped", table)
             self.failures[table] = exc
             self._stop.set()
+
+    def _watch_sources(self, consumer: KafkaConsumer) -> None:
+        watch = self._watch
+        if watch is None or not watch.due(time.monotonic()):
+            return
+        if self._watch_tp not in consumer.assignment():
+            watch.forget()
+            return
+        try:
+            alerts = watch.check(time.time_ns() // 1_000_000, time.monotonic())
+        except WarehouseError as exc:  # ClickHouse busy or away: the next check tries again
+            log.warning("source watch: %s", exc)
+            return
+        assert self._producer is not None and self._watch_tp is not None
+        for alert in alerts:
+            log.warning("source watch: %s %s:%s", alert.kind.value, alert.platform, alert.community_id)
+            key = f"{alert.platform}:{alert.community_id}".encode()
+            self._producer.send(self._watch_tp.topic, key=key, value=encode_outputs([alert])).get(timeout=60)
 
     def _dead_letter(self, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]]) -> None:
         assert self._producer is not None

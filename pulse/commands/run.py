@@ -22,6 +22,10 @@ from pulse.local.local_pipeline import LocalPipeline, RunOptions
 from pulse.settings import Settings
 from schemas import CanonicalEvent, ClockLimit
 
+# The simulated publics: one post in ten suddenly takes off 1-3 h after publishing (an engagement spike),
+# more than real publics see, so that a short run shows some.
+BURST_SHARE = 0.1
+
 
 @click.command("run")
 @click.option(
@@ -51,6 +55,8 @@ from schemas import CanonicalEvent, ClockLimit
 @click.option("--accelerate", type=click.FloatRange(0.001, 1e6), default=60, show_default=True,
               help="Simulate: simulated seconds per wall second (SLA alerts come sooner).")  # fmt: skip
 @click.option("--communities", type=click.IntRange(1, 100_000), default=5, show_default=True)
+@click.option("--posts-per-hour", type=click.FloatRange(0.01, 3_600), default=2, show_default=True,
+              help="Simulate: new posts per community per simulated hour.")  # fmt: skip
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--notify/--no-notify", default=True, show_default=True, help="Run the alert notifier.")
 @click.option("--post-old-alerts", is_flag=True,
@@ -61,7 +67,8 @@ from schemas import CanonicalEvent, ClockLimit
 def run(
     obj: Context, source: str, replay_file: Path | None, exit_when_done: bool, kafka: str | None, dsn: str | None,
     sla_s: float | None, lateness_s: float | None, partitions: int | None, workers: int, duration_s: float | None,
-    rate: float, accelerate: float, communities: int, seed: int, notify: bool, post_old_alerts: bool,
+    rate: float, accelerate: float, communities: int, posts_per_hour: float, seed: int, notify: bool,
+    post_old_alerts: bool,
 ) -> None:  # fmt: skip
     """Run the whole pipeline here: the local Kafka broker (unless --kafka), topics, the stream workers, the
     ClickHouse loader (embedded store unless --clickhouse), the alert notifier, and a source: the simulator
@@ -124,8 +131,13 @@ def run(
                 assert replay_file is not None
                 _replay_until_done(settings, pipeline, replay_file, should_stop)
             else:
-                _run_live(settings, pipeline, source, replay_file, should_stop, duration_s, rate, accelerate,
-                          communities, seed)  # fmt: skip
+                simulated = SimulatorSettings(
+                    communities=communities, events_per_sim_s=rate / accelerate, seed=seed,
+                    posts_per_community_per_hour=posts_per_hour, burst_share=BURST_SHARE,
+                )  # fmt: skip
+                _run_live(
+                    settings, pipeline, source, replay_file, should_stop, duration_s, accelerate, simulated
+                )
     except BaseException:
         _clean_up(settings, pipeline, broker, exit_when_done, quiet=True)
         raise
@@ -209,7 +221,7 @@ def _replay_until_done(settings: Settings, pipeline: LocalPipeline, file: Path, 
 
 def _run_live(
     settings: Settings, pipeline: LocalPipeline, source: str, replay_file: Path | None, should_stop: Any,
-    duration_s: float | None, rate: float, accelerate: float, communities: int, seed: int,
+    duration_s: float | None, accelerate: float, simulated: SimulatorSettings,
 ) -> None:  # fmt: skip
     deadline = None if duration_s is None else time.monotonic() + duration_s
     if source == "replay" and replay_file is not None:
@@ -222,7 +234,7 @@ def _run_live(
                 max_clock_skew_s=settings.max_clock_skew_s,
             )  # fmt: skip
         err_console.print(f"replayed {report.sent:,} events, {report.rejected:,} bad lines dead-lettered")
-    events = _source_events(source, rate, accelerate, communities, seed, duration_s)
+    events = _source_events(source, accelerate, simulated, duration_s)
     watcher = PipelineWatcher(settings).start()
     before: Snapshot | None = None
     last_view = 0.0
@@ -258,7 +270,7 @@ def _run_live(
 
 
 def _source_events(
-    source: str, rate: float, accelerate: float, communities: int, seed: int, duration_s: float | None
+    source: str, accelerate: float, simulated: SimulatorSettings, duration_s: float | None
 ) -> Iterator[tuple[float, CanonicalEvent | None]]:
     """(seconds after the start when due, event); None events are heartbeats when the events arrive
     another way (a replay already sent, the webhook receiver)."""
@@ -268,10 +280,7 @@ def _source_events(
         # Without a duration, the first simulated day ends about now.
         wall_s = duration_s if duration_s is not None else 86_400 / accelerate
         start = datetime.now(UTC) - timedelta(seconds=max(0.0, wall_s * accelerate - wall_s))
-        sim = Simulator(
-            SimulatorSettings(communities=communities, events_per_sim_s=rate / accelerate, seed=seed), start,
-            span_s=wall_s * accelerate,
-        )  # fmt: skip
+        sim = Simulator(simulated, start, span_s=wall_s * accelerate)
         start_ms = start.timestamp() * 1000
         for event in sim.events(until_ms=int(start_ms + 10 * 365 * 86_400_000)):
             yield (event.ts_ms - start_ms) / 1000 / accelerate, event

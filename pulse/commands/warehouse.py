@@ -20,6 +20,7 @@ from pipeline.warehouse.loader import Route, SerializedClient, WarehouseLoader
 from pipeline.warehouse.named_queries import catalogue, named
 from pipeline.warehouse.query_service import QueryResult, QueryService, address_file, run_query
 from pipeline.warehouse.routes import sink_routes
+from pipeline.warehouse.source_watch import SourceWatch
 from pulse.commands.support import (
     Context,
     Duration,
@@ -77,8 +78,9 @@ def sink(obj: Context, dsn: str | None, batch_rows: int | None) -> None:
     # The group coordinator's warnings (session expired, member unknown, rejoin failed) belong in the
     # loader's log: a loader whose commits were refused for minutes under load logged nothing to say why.
     logging.getLogger("kafka.coordinator").setLevel(logging.WARNING)
+    watch = (SourceWatch(client, settings.sources), topics.alerts) if settings.sources.enabled else None
     loader = WarehouseLoader(
-        settings.kafka, routes, client, topics.dead_letters, settings.sink.group, settings.sink
+        settings.kafka, routes, client, topics.dead_letters, settings.sink.group, settings.sink, watch
     )
     # The embedded store answers queries through this process, on a connection of its own (a reader),
     # never the loader's: nothing an analyst sends can change the session the inserts run in.

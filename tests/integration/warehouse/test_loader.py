@@ -216,3 +216,55 @@ def test_query_works_with_and_without_a_running_sink(
     alone = pulse(env, "query", "SELECT count() AS alerts FROM alerts FINAL", "--format", "csv")
     assert alone.returncode == 0, alone.stderr
     assert alone.stdout.splitlines() == ["alerts", "2"], "the store opened directly once the sink is gone"
+
+
+def test_the_loader_holding_the_alerts_topic_sends_a_quiet_source_alert_once(
+    kafka: KafkaSettings, clickhouse: ClickHouseSettings, unique: str
+) -> None:
+    """Events of a community that arrived every minute from 4 h to 40 min ago, then none: the loader's
+    watch sends `source_quiet` to the alerts topic, and the loader itself stores it; a second loader on
+    the same store (a restart) reads the episode back and sends nothing more."""
+    from pipeline.warehouse.routes import EVENT_COLUMNS
+    from pipeline.warehouse.source_watch import SourceWatch, SourceWatchSettings
+    from tests.kafka_reading import read_all
+
+    topics = Topics.prefixed(f"w{unique}-")
+    ensure_topics(kafka, dict.fromkeys(topics.all, 2), 1)
+    client = connect(clickhouse)
+    apply_migrations(client)
+    now_s = int(time.time())
+    arrived = [now_s - 4 * 3_600 + i * 60 for i in range(200)]  # the last, 40 minutes ago
+    rows = [[f"e{i}", "like", "vk", "quiet1", "p1", "u1", at * 1000, None, None, False, None, None, None, None,
+             at * 1000] for i, at in enumerate(arrived)]  # fmt: skip
+    client.insert("events", rows, column_names=list(EVENT_COLUMNS))
+    watch_settings = SourceWatchSettings(check_interval_s=1)
+
+    def run_loader(group: str) -> None:
+        routes = [Route(spec, sources) for spec, sources in sink_routes(topics)]
+        watch = (SourceWatch(SerializedClient(client), watch_settings), topics.alerts)
+        settings = SinkSettings(flush_interval_s=0.2)
+        loader = WarehouseLoader(
+            kafka, routes, SerializedClient(client), topics.dead_letters, group, settings, watch
+        )
+        loader.start()
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                stored = client.query("SELECT count() FROM alerts WHERE kind = 'source_quiet'").result_rows[
+                    0
+                ][0]
+                if stored:
+                    break
+                time.sleep(0.3)
+            time.sleep(3)  # a few more checks
+        finally:
+            loader.stop()
+
+    run_loader(f"w1{unique}")
+    run_loader(f"w2{unique}")
+    sent = [r for r in read_all(kafka, topics.alerts) if b"source_quiet" in r.value]
+    assert len(sent) == 1, [r.value for r in sent]
+    (row,) = client.query(
+        "SELECT community_id, observed, expected FROM alerts FINAL WHERE kind = 'source_quiet'"
+    ).result_rows
+    assert row[0] == "quiet1" and row[1] == 0.0 and row[2] is not None and row[2] >= 20

@@ -14,18 +14,24 @@ from pipeline.stream.partition import PartitionProcessor, ProcessingRules
 from pipeline.stream.sla import SlaPolicy
 from pipeline.stream.state_format import (
     STATE_FORMAT_VERSION,
+    AgeCurveState,
     ClockComment,
     ClockState,
     PartitionCounters,
+    SpikeState,
     WindowState,
     decode_clock,
     decode_counters,
+    decode_curve,
     decode_key,
     decode_reply_ts,
+    decode_spike,
     decode_window,
     encode_clock,
     encode_counters,
+    encode_curve,
     encode_reply_ts,
+    encode_spike,
     encode_window,
     key_partition,
     state_key,
@@ -52,13 +58,21 @@ CLOCK_V1 = (
     "74731580"
 )
 REPLY = "cf0000018bcfe5dd30"
+COUNTERS_V3 = (
+    "990a01020382a56c696b6573cf0000018bcfe62b50a8636f6d6d656e7473cf0000018bcfe62768cf0000018bcfe62768"
+    "cf0000018bcfe6eea0cf0000018bcfe56800cf0000018bcfee8fc0"
+)
+KEY_CURVE = "9403a176a2766ba26331"
+KEY_SPIKE = "9503a16ba2766ba26331a27039"
+CURVE = "9292cb3ff8000000000000cb000000000000000092cb4000000000000000cb0000000000000000"
+SPIKE_SAMPLE = "93c4037b7d0aa56c696b657307"
 
 T0 = 1_700_000_000_000
 
 
 def test_the_version_written_is_the_one_these_samples_pin() -> None:
     # A new version adds its samples here, keeps the old ones, and bumps this.
-    assert STATE_FORMAT_VERSION == 2
+    assert STATE_FORMAT_VERSION == 3
 
 
 def test_keys_decode_to_partition_namespace_and_parts() -> None:
@@ -75,14 +89,28 @@ def test_keys_encode_to_the_same_bytes() -> None:
     assert state_key(3, "c", "vk", "c1", "m5").hex() == KEY_CLOCK
 
 
-def test_counters_round_trip_the_sample() -> None:
+def test_version_2_counters_read_with_no_curves_folded_yet() -> None:
     counters = decode_counters(bytes.fromhex(COUNTERS))
     assert counters == PartitionCounters(
         events=10, late_events=1, duplicate_events=2, rejected_lines=3,
         max_event_ms_by_topic={"likes": T0 + 50_000, "comments": T0 + 49_000},
-        sla_event_ms=T0 + 49_000, sla_anchor_wall_ms=T0 + 100_000, evicted_at_ms=T0,
+        sla_event_ms=T0 + 49_000, sla_anchor_wall_ms=T0 + 100_000, evicted_at_ms=T0, curves_folded_to_ms=0,
     )  # fmt: skip
-    assert encode_counters(counters).hex() == COUNTERS
+
+
+def test_version_3_counters_round_trip_the_sample() -> None:
+    counters = decode_counters(bytes.fromhex(COUNTERS_V3))
+    assert counters.curves_folded_to_ms == T0 + 600_000 and counters.evicted_at_ms == T0
+    assert encode_counters(counters).hex() == COUNTERS_V3
+
+
+def test_age_curves_and_spike_episodes_round_trip_their_samples() -> None:
+    assert decode_key(bytes.fromhex(KEY_CURVE)) == (3, "v", "vk", "c1")
+    assert decode_key(bytes.fromhex(KEY_SPIKE)) == (3, "k", "vk", "c1", "p9")
+    curve = decode_curve(bytes.fromhex(CURVE))
+    assert curve == AgeCurveState([1.5, 0.0], [2.0, 0.0]) and encode_curve(curve).hex() == CURVE
+    spike = decode_spike(bytes.fromhex(SPIKE_SAMPLE))
+    assert spike == SpikeState(b"{}\n", "likes", 7) and encode_spike(spike).hex() == SPIKE_SAMPLE
 
 
 def test_windows_open_and_closed_round_trip_their_samples() -> None:
