@@ -26,7 +26,7 @@ def messages(events: int = 6_000) -> list[tuple[str, int, bytes]]:
     by_topic: dict[str, list] = {}  # type: ignore[type-arg]
     for i, event in enumerate(sim.events(count=events)):
         topic = TOPICS.for_type(event.type)
-        if topic == TOPICS.posts:
+        if topic not in TOPICS.processor_inputs:  # posts and follows: not the processors' inputs
             continue
         batch = by_topic.setdefault(topic, [])
         batch.append(event)
