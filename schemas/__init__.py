@@ -4,7 +4,7 @@ neither `agents` nor `pipeline`."""
 
 from schemas.connection import MIN_SECRET_CHARS, KafkaSettings, Secret
 from schemas.ddl import Migration, migrations
-from schemas.errors import EventAhead, InvalidEvent, SchemaError
+from schemas.errors import EventAhead, InvalidEvent, InvalidSnapshot, SchemaError
 from schemas.event import (
     AGE_BANDS,
     COMMENT_TYPES,
@@ -59,6 +59,7 @@ __all__ = [
     "EventAhead",
     "EventType",
     "InvalidEvent",
+    "InvalidSnapshot",
     "KafkaSettings",
     "Migration",
     "Rejected",
