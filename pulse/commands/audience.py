@@ -12,12 +12,13 @@ from typing import IO, Literal
 import click
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
+from agents import Simulator
 from pipeline.errors import StoreLocked
 from pipeline.warehouse import apply_migrations, connect
 from pipeline.warehouse.audience import DEFAULT_BATCH_ROWS, SnapshotWriter
 from pulse.commands.support import Context, console, err_console, fail_cleanly
 from schemas import InvalidSnapshot
-from schemas.audience import read_snapshots
+from schemas.audience import encode_snapshot, read_snapshots
 
 Form = Literal["ndjson", "csv"]
 PROGRESS_EVERY_S = 10.0  # without a terminal: a line this often, for logs of long imports
@@ -168,6 +169,14 @@ def _progress(total: int | None) -> Iterator[Callable[[int], None]]:
             next_at = time.monotonic() + PROGRESS_EVERY_S
 
     yield on_line
+
+
+def write_audience_file(sim: Simulator, path: Path) -> int:
+    """The simulator's follower and view counts as a snapshot file for `pulse audience import` (how many)."""
+    snapshots = sim.audience()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"".join(encode_snapshot(s) for s in snapshots))
+    return len(snapshots)
 
 
 COMMANDS = [audience]
