@@ -110,9 +110,8 @@ class _Community:
     weights_at_ms: int = -1
     followers: int = 0  # as the platform counts them: a starting audience, moved by follows and unfollows
     views_per_interaction: float = 20.0
-    interactions: dict[str, int] = field(
-        default_factory=dict
-    )  # post id -> subscriber likes, comments, reposts
+    # post id -> its subscriber likes, comments and reposts: what its views are made of
+    interactions: dict[str, int] = field(default_factory=dict)
 
 
 class Simulator:

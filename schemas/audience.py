@@ -107,14 +107,13 @@ _COUNTS = ("followers", "views")
 _DIGITS = re.compile(r"[0-9]+")
 _GOT = re.compile(r", got `([^`]+)`")
 _A_COUNT = f"must be a whole number from 0 to {MAX_COUNT:,}"
+_TOO_LONG = f"longer than a snapshot may be (more than {MAX_SNAPSHOT_LINE_BYTES:,} bytes)"
 
 
 def parse_snapshot(line: bytes) -> AudienceSnapshot:
     """One NDJSON line as a checked snapshot; raises `InvalidSnapshot` naming the field and the problem."""
     if len(line) > MAX_SNAPSHOT_LINE_BYTES:
-        raise InvalidSnapshot(
-            None, f"line is {len(line)} bytes, more than a snapshot may be ({MAX_SNAPSHOT_LINE_BYTES})"
-        )
+        raise InvalidSnapshot(None, _TOO_LONG)
     try:
         return _DECODER.decode(line)
     except msgspec.ValidationError as exc:
@@ -200,6 +199,8 @@ def read_snapshots(
         if not line.strip():
             continue
         try:
+            if len(line) > MAX_SNAPSHOT_LINE_BYTES:
+                raise InvalidSnapshot(None, _TOO_LONG)
             if form == "ndjson":
                 snapshot = parse_snapshot(line)
             else:

@@ -18,7 +18,7 @@ from pipeline.warehouse import apply_migrations, connect
 from pipeline.warehouse.audience import DEFAULT_BATCH_ROWS, SnapshotWriter
 from pulse.commands.support import Context, console, err_console, fail_cleanly
 from schemas import InvalidSnapshot
-from schemas.audience import encode_snapshot, read_snapshots
+from schemas.audience import MAX_SNAPSHOT_LINE_BYTES, encode_snapshot, read_snapshots
 
 Form = Literal["ndjson", "csv"]
 PROGRESS_EVERY_S = 10.0  # without a terminal: a line this often, for logs of long imports
@@ -37,6 +37,7 @@ def audience() -> None:
 @click.option(
     "--clickhouse",
     "dsn",
+    metavar="DSN",
     help="ClickHouse DSN (a writer). Env: PULSE_CLICKHOUSE__DSN. Default: embedded store",
 )
 @click.option("--batch-rows", type=click.IntRange(1, 1_000_000), default=DEFAULT_BATCH_ROWS, show_default=True,
@@ -87,7 +88,7 @@ def import_command(
         total = None if stdin else file.stat().st_size
         accepted = rejected = 0
         with _progress(total) as advance:
-            for found in read_snapshots(_counting(stream, advance), form, latest_ms):
+            for found in read_snapshots(_lines(stream, advance), form, latest_ms):
                 if isinstance(found, InvalidSnapshot):
                     rejected += 1
                     if rejected <= show_errors:
@@ -133,9 +134,17 @@ def _form_of(file: Path, stream: IO[bytes]) -> Form:
     return "ndjson" if first.startswith(b"{") or not first else "csv"
 
 
-def _counting(stream: IO[bytes], advance: Callable[[int], None]) -> Iterator[bytes]:
-    for line in stream:
+def _lines(stream: IO[bytes], advance: Callable[[int], None]) -> Iterator[bytes]:
+    """The stream's lines, none held longer than a snapshot may be: of a longer line (a file that is no
+    snapshot file at all, a gigabyte without a newline) the start is kept, for the reader to refuse, and
+    the rest is read past."""
+    limit = MAX_SNAPSHOT_LINE_BYTES + 1
+    while line := stream.readline(limit):
         advance(len(line))
+        if len(line) == limit and not line.endswith(b"\n"):
+            while (rest := stream.readline(limit)) and not rest.endswith(b"\n"):
+                advance(len(rest))
+            advance(len(rest))
         yield line
 
 

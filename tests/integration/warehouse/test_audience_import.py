@@ -84,7 +84,7 @@ def test_the_command_imports_good_lines_around_bad_ones_and_names_each_bad_line(
     ]  # fmt: skip
     lines = [orjson.dumps(good[0]), b"{not json", orjson.dumps({**good[0], "followers": -3}), b"",
              orjson.dumps(good[1]), b"\x00\xff" * 40, orjson.dumps({**good[0], "as_of": "2099-01-01T00:00:00Z"}),
-             orjson.dumps(good[2])]  # fmt: skip
+             b'{"platform": "' + b"x" * 300_000, orjson.dumps(good[2])]  # fmt: skip
     file = tmp_path / "export.ndjson"
     file.write_bytes(b"\n".join(lines) + b"\n")
     done = pulse(tmp_path, "audience", "import", str(file))
@@ -94,10 +94,11 @@ def test_the_command_imports_good_lines_around_bad_ones_and_names_each_bad_line(
         and "community_followers 1 row, post_views 2 rows" in done.stdout
     )
     reasons = [line for line in done.stderr.splitlines() if line.startswith("line ")]
-    assert [r.split(":")[0] for r in reasons] == ["line 2", "line 3", "line 6", "line 7"]
+    assert [r.split(":")[0] for r in reasons] == ["line 2", "line 3", "line 6", "line 7", "line 8"]
     assert "field 'followers': must be a whole number" in reasons[1]
     assert "ahead of the wall clock" in reasons[3]
-    assert "4 lines rejected" in done.stderr
+    assert reasons[4] == "line 8: longer than a snapshot may be (more than 65,536 bytes)"
+    assert "5 lines rejected" in done.stderr
 
     again = pulse(tmp_path, "audience", "import", str(file))
     assert again.returncode == 1 and "imported 3 snapshots" in again.stdout

@@ -114,7 +114,7 @@ def test_a_bad_line_names_its_field_and_problem(line: dict[str, Any], reason: st
         (b'{"kind": "followers", ', "not valid JSON"),
         (b"\xff\xfe{}", "not valid JSON"),
         (b"[" * 20_000, "must be an object; got array"),  # refused at its first byte, not recursed into
-        (b'{"platform": "' + b"x" * 70_000 + b'"}', "more than a snapshot may be"),
+        (b'{"platform": "' + b"x" * 70_000 + b'"}', "longer than a snapshot may be (more than 65,536 bytes)"),
     ],
 )
 def test_a_line_that_is_no_json_object_says_so(raw: bytes, reason: str) -> None:
