@@ -83,6 +83,10 @@ demo: venv jars  ## Run the pipeline's main job on the embedded defaults
 	$(BIN)/pulse query --named top-posts --until latest --since 30m --limit 5
 	$(BIN)/pulse query --named first-response --until latest --since 3h
 	$(BIN)/pulse query --named waiting-past-sla --until latest --since 3h --limit 5
+	@echo
+	@echo "Follower and view counts come from the platforms' exports; the run left the simulated publics' ones to import:"
+	$(BIN)/pulse audience import .pulse/simulated-audience.ndjson
+	$(BIN)/pulse query --named er-by-followers --until latest --since 3h
 
 clean:  ## Stop the local broker and remove local state (keeps the venv and jars)
 	-$(BIN)/pulse kafka down

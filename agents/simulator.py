@@ -9,10 +9,17 @@ What makes it realistic enough to exercise the pipeline:
 - comments form threads (some reply to earlier comments of the same post);
 - the community answers a configurable share of subscriber comments after a log-normal delay (most within
   minutes, some after hours); the rest are never answered and should raise alerts;
-- a few comments are deleted; each community has its own audience mix (age band, gender, country).
+- a few comments are deleted; each community has its own audience mix (age band, gender, country);
+- people follow and unfollow the communities (more follow than leave), as VK and Telegram push it.
 
 Everything is drawn from one `random.Random(seed)` and timestamps come from a fixed simulated clock, so
 the same settings and seed give the same events, byte for byte.
+
+The platforms' counts that are not events (followers, a post's views) come from `audience()`: snapshots
+as the platforms' exports would give them, consistent with the events produced so far. A community
+starts with a follower count of its own, which its follows and unfollows move; a post's views are its
+subscriber interactions times the community's views per interaction. They are drawn from a second
+generator, so asking for them changes no event.
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
-from schemas import AGE_BANDS, GENDERS, CanonicalEvent, EventType
+from schemas import AGE_BANDS, COMMUNITY_POST_ID, GENDERS, CanonicalEvent, EventType
+from schemas.audience import AudienceSnapshot
 
 _COUNTRIES = ("RU", "KZ", "BY", "UA", "DE", "US", "GB", "FR", "UZ", "AM", "GE", "RS")
 _TEXTS = (
@@ -72,6 +80,10 @@ class SimulatorSettings(BaseModel):
         description="posts that suddenly take off 1-3 h after publishing: 200-500 likes and reposts within "
         "10 minutes (what `engagement_spike` alerts on)",
     )
+    follow_share: float = Field(
+        default=0.02, ge=0, le=1, description="organic events that are a follow or an unfollow of a community"
+    )
+    unfollow_share: float = Field(default=0.3, ge=0, le=1, description="of those, the unfollows")
     users_per_community: int = Field(default=5_000, ge=10, le=10_000_000)
     seed: int = 1
 
@@ -103,6 +115,10 @@ class _Community:
     post_seq: int = 0
     post_weights: list[float] = field(default_factory=list)
     weights_at_ms: int = -1
+    followers: int = 0  # as the platform counts them: a starting audience, moved by follows and unfollows
+    views_per_interaction: float = 20.0
+    # post id -> its subscriber likes, comments and reposts: what its views are made of
+    interactions: dict[str, int] = field(default_factory=dict)
 
 
 class Simulator:
@@ -122,11 +138,16 @@ class Simulator:
         self.settings = settings
         self.start_ms = int(start.timestamp() * 1000)
         comment_share = max(0.0, min(settings.comment_share, 1.0 - settings.like_share))
-        follow_ups = comment_share * (settings.answer_share + settings.delete_share)
+        # Answers and deletions follow subscriber comments, which are the organic events that are not follows.
+        follow_ups = (
+            (1.0 - settings.follow_share) * comment_share * (settings.answer_share + settings.delete_share)
+        )
         cycle_mean = mean_daily_cycle(self.start_ms, self.start_ms + span_s * 1000)
         self.organic_per_sim_s = settings.events_per_sim_s / (1.0 + follow_ups) / cycle_mean
         self._rng = random.Random(settings.seed)
+        self._audience_rng = random.Random(f"audience-{settings.seed}")
         self._seq = 0
+        self._newest_ms = self.start_ms
         self._scheduled: list[_Scheduled] = []
         self._communities = [self._new_community(i) for i in range(settings.communities)]
         for community in self._communities:
@@ -150,22 +171,48 @@ class Simulator:
             while self._scheduled and self._scheduled[0].ts_ms <= now_ms:
                 if count is not None and produced >= count:
                     return
-                yield heapq.heappop(self._scheduled).event
+                event = heapq.heappop(self._scheduled).event
+                self._newest_ms = event.ts_ms
+                yield event
                 produced += 1
             if until_ms is not None and now_ms >= until_ms:
                 return
             if count is not None and produced >= count:
                 return
+            self._newest_ms = int(now_ms)
             yield self._organic_event(int(now_ms))
             produced += 1
+
+    def audience(self) -> list[AudienceSnapshot]:
+        """What the platforms would report now: each community's followers, and each post's views (those
+        that drew an interaction), as of the start of the minute of the newest event produced. The start
+        of the minute, so that a query for the period ending just after the newest data (`--until latest`)
+        finds them."""
+        as_of = self._newest_ms - self._newest_ms % 60_000
+        snapshots = []
+        for c in self._communities:
+            snapshots.append(
+                AudienceSnapshot(kind="followers", platform="sim", community_id=c.community_id, as_of=as_of,
+                                 followers=c.followers)
+            )  # fmt: skip
+            snapshots += [
+                AudienceSnapshot(kind="views", platform="sim", community_id=c.community_id, post_id=post_id,
+                                 as_of=as_of, views=round(n * c.views_per_interaction))
+                for post_id, n in c.interactions.items()
+            ]  # fmt: skip
+        return snapshots
 
     def _organic_event(self, ts_ms: int) -> CanonicalEvent:
         rng, s = self._rng, self.settings
         community = rng.choice(self._communities)
+        if s.follow_share and rng.random() < s.follow_share:
+            return self._follow(community, ts_ms)
         post = self._pick_post(community, ts_ms)
         user = f"u{int(rng.paretovariate(1.1)) % s.users_per_community}"
         roll = rng.random()
         segment = self._segment(community)
+        interactions = community.interactions
+        interactions[post.post_id] = interactions.get(post.post_id, 0) + 1
         if roll < s.like_share:
             return self._event(EventType.LIKE, community, post, user, ts_ms, **segment)
         if roll < s.like_share + s.comment_share:
@@ -181,6 +228,22 @@ class Simulator:
             self._schedule_follow_ups(community, post, event)
             return event
         return self._event(EventType.REPOST, community, post, user, ts_ms, **segment)
+
+    def _follow(self, community: _Community, ts_ms: int) -> CanonicalEvent:
+        """Someone starts or stops following the community. No audience segment: VK and Telegram send none
+        with these."""
+        rng = self._rng
+        leaves = rng.random() < self.settings.unfollow_share and community.followers > 0
+        community.followers += -1 if leaves else 1
+        return CanonicalEvent(
+            event_id=f"sim-{self.settings.seed}-{self._next()}",
+            type=EventType.UNFOLLOW if leaves else EventType.FOLLOW,
+            platform="sim",
+            community_id=community.community_id,
+            post_id=COMMUNITY_POST_ID,
+            user_id=f"u{rng.randrange(self.settings.users_per_community)}",
+            ts=ts_ms,
+        )
 
     def _schedule_follow_ups(self, community: _Community, post: _Post, comment: CanonicalEvent) -> None:
         rng, s = self._rng, self.settings
@@ -237,7 +300,7 @@ class Simulator:
         }
 
     def _new_community(self, index: int) -> _Community:
-        rng = self._rng
+        rng, audience = self._rng, self._audience_rng
         countries = tuple(rng.sample(_COUNTRIES, 4))
         return _Community(
             community_id=f"c{index + 1}",
@@ -246,6 +309,9 @@ class Simulator:
             genders=list(itertools.accumulate([rng.uniform(1, 3), rng.uniform(1, 3), 0.1])),
             countries=countries,
             country_weights=list(itertools.accumulate([8.0, 3.0, 1.0, 0.5])),
+            # Most followers never engage: a few to a hundred times the people who do.
+            followers=int(self.settings.users_per_community * audience.uniform(5, 100)),
+            views_per_interaction=audience.uniform(15, 60),
         )
 
     def _new_post(self, community: _Community, created_ms: int) -> None:

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from pipeline.warehouse import apply_migrations, connect
 from pulse import logs
+from pulse.commands import audience as audience_commands
 from pulse.commands import bench as bench_commands
 from pulse.commands import dashboard as dashboard_commands
 from pulse.commands import erase as erase_commands
@@ -248,6 +249,7 @@ for _command in [
     *warehouse_commands.COMMANDS,
     dashboard_commands.dashboard,
     *erase_commands.COMMANDS,
+    *audience_commands.COMMANDS,
     bench_commands.bench,
 ]:
     main.add_command(_command)

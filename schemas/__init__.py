@@ -4,8 +4,17 @@ neither `agents` nor `pipeline`."""
 
 from schemas.connection import MIN_SECRET_CHARS, KafkaSettings, Secret
 from schemas.ddl import Migration, migrations
-from schemas.errors import EventAhead, InvalidEvent, SchemaError
-from schemas.event import AGE_BANDS, COMMENT_TYPES, GENDERS, CanonicalEvent, EventType, parse_ts
+from schemas.errors import EventAhead, InvalidEvent, InvalidSnapshot, SchemaError
+from schemas.event import (
+    AGE_BANDS,
+    COMMENT_TYPES,
+    COMMUNITY_POST_ID,
+    FOLLOW_TYPES,
+    GENDERS,
+    CanonicalEvent,
+    EventType,
+    parse_ts,
+)
 from schemas.post_links import post_url
 from schemas.validation import (
     MAX_CLOCK_SKEW_S,
@@ -36,10 +45,12 @@ __all__ = [
     "CANONICAL_HEADER",
     "CANONICAL_HEADERS",
     "COMMENT_TYPES",
+    "COMMUNITY_POST_ID",
     "DLQ_CODE",
     "DLQ_REASON",
     "DLQ_SOURCE",
     "DLQ_STAGE",
+    "FOLLOW_TYPES",
     "GENDERS",
     "MAX_CLOCK_SKEW_S",
     "MIN_SECRET_CHARS",
@@ -48,6 +59,7 @@ __all__ = [
     "EventAhead",
     "EventType",
     "InvalidEvent",
+    "InvalidSnapshot",
     "KafkaSettings",
     "Migration",
     "Rejected",

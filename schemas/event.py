@@ -23,7 +23,8 @@ from schemas.errors import InvalidEvent
 
 
 class EventType(StrEnum):
-    """What happened. Likes, comments and reposts are the core; the rest carry their corrections."""
+    """What happened. Likes, comments and reposts are the core; the rest carry their corrections. Follows
+    and unfollows are about the community, not one of its posts (their `post_id` is `COMMUNITY_POST_ID`)."""
 
     LIKE = "like"
     UNLIKE = "unlike"
@@ -32,6 +33,8 @@ class EventType(StrEnum):
     COMMENT_DELETE = "comment_delete"
     REPOST = "repost"
     POST = "post"
+    FOLLOW = "follow"
+    UNFOLLOW = "unfollow"
 
     @property
     def is_comment(self) -> bool:
@@ -39,6 +42,11 @@ class EventType(StrEnum):
 
 
 COMMENT_TYPES = frozenset({EventType.COMMENT, EventType.COMMENT_EDIT, EventType.COMMENT_DELETE})
+FOLLOW_TYPES = frozenset({EventType.FOLLOW, EventType.UNFOLLOW})
+# The `post_id` of the events that are about the community as a whole (follows, unfollows): the contract
+# wants a post id on every event (it is the partitioning key), and no platform has a post called "-". So
+# all of a community's follows share one key and stay in order, and no post query mistakes them for a post.
+COMMUNITY_POST_ID = "-"
 
 AgeBand = Literal["13-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+"]
 Gender = Literal["female", "male", "other"]
@@ -113,6 +121,15 @@ class CanonicalEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True, om
                 if value not in (None, False)
             )  # fmt: skip
             raise InvalidEvent(stray, f"belongs to comment events only, not {self.type.value}")
+        if (self.type in FOLLOW_TYPES) is not (self.post_id == COMMUNITY_POST_ID):
+            if self.post_id == COMMUNITY_POST_ID:
+                raise InvalidEvent(
+                    "post_id", f"'{COMMUNITY_POST_ID}' names the community itself: follow and unfollow only"
+                )
+            raise InvalidEvent(
+                "post_id",
+                f"must be '{COMMUNITY_POST_ID}' on {self.type.value} events (they are about the community)",
+            )
 
     @property
     def ts_ms(self) -> int:

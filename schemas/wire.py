@@ -19,7 +19,7 @@ import msgspec
 from kafka.partitioner.default import murmur2
 
 from schemas.errors import InvalidEvent
-from schemas.event import CanonicalEvent, EventType
+from schemas.event import FOLLOW_TYPES, CanonicalEvent, EventType
 from schemas.validation import ClockLimit, encode_events, parse_line, parse_lines
 
 _TS = attrgetter("ts")  # an event's time in epoch milliseconds, without the property call
@@ -33,6 +33,7 @@ class Topics:
     comments: str = "comments"
     reposts: str = "reposts"
     posts: str = "posts"
+    followers: str = "followers"  # follow and unfollow: about a community, read by the loader only
     engagement: str = "engagement"  # processor output: window values and rolling totals
     comment_sla: str = "comment-sla"  # processor output: one comment's response clock
     alerts: str = "alerts"
@@ -47,6 +48,8 @@ class Topics:
             return self.comments
         if event_type is EventType.REPOST:
             return self.reposts
+        if event_type in FOLLOW_TYPES:
+            return self.followers
         return self.posts
 
     @classmethod
@@ -62,7 +65,7 @@ class Topics:
 
     @property
     def event_topics(self) -> tuple[str, ...]:
-        return (*self.processor_inputs, self.posts)
+        return (*self.processor_inputs, self.posts, self.followers)
 
     @property
     def output_topics(self) -> tuple[str, ...]:

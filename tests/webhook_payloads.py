@@ -35,6 +35,8 @@ VK_DELETE = vk(
     {"owner_id": -VK_GROUP, "id": 9051, "deleter_id": 734001, "post_id": 4410},
     event_id="del1",
 )
+VK_JOIN = vk("group_join", {"user_id": 734001, "join_type": "join"}, event_id="join1")
+VK_LEAVE = vk("group_leave", {"user_id": 734001, "self": 1}, event_id="leave1")
 
 TG_CHANNEL = -1001234567890
 TG_GROUP = -1009876543210
@@ -54,6 +56,13 @@ TG_ANSWER = {"update_id": 880002, "message": {
 TG_REACTION = {"update_id": 880003, "message_reaction": {
     "chat": {"id": TG_GROUP, "type": "supergroup"}, "message_id": 311, "user": {"id": 5151}, "date": 1795446400,
     "old_reaction": [], "new_reaction": [{"type": "emoji", "emoji": "👍"}]}}  # fmt: skip
+TG_EVE = {"id": 6161, "is_bot": False, "first_name": "Eve"}
+TG_SUBSCRIBED = {"update_id": 880004, "chat_member": {
+    "chat": {"id": TG_CHANNEL, "title": "The Channel", "type": "channel"}, "from": TG_EVE, "date": 1795446500,
+    "old_chat_member": {"status": "left", "user": TG_EVE}, "new_chat_member": {"status": "member", "user": TG_EVE}}}  # fmt: skip
+TG_UNSUBSCRIBED = {"update_id": 880005, "chat_member": {
+    "chat": {"id": TG_CHANNEL, "title": "The Channel", "type": "channel"}, "from": TG_EVE, "date": 1795447100,
+    "old_chat_member": {"status": "member", "user": TG_EVE}, "new_chat_member": {"status": "left", "user": TG_EVE}}}  # fmt: skip
 
 FB_PAGE = "104222333444555"
 FB_SECRET = "fb-app-secret-0123456789abcdef"

@@ -11,6 +11,12 @@ The community speaks as the channel (`sender_chat.id == channel id`) or as an an
 (`sender_chat.id == group id`). `update_id` is the delivery id. `message_reaction` (one user's reaction,
 groups) maps to like/unlike; `message_reaction_count` (anonymous totals, channels) is not mapped: totals
 are not events, and turning them into deltas would need state this receiver does not keep.
+
+`chat_member` (a channel's subscriber joining or leaving; sent only to a bot that is the channel's
+administrator and asks for it in `allowed_updates`) maps to follow/unfollow of `new_chat_member.user`
+when membership changes: a member is `creator`, `administrator`, `member`, or `restricted` with
+`is_member`. A change within membership (a promotion) or outside it (a ban of someone who had left) is
+not a follow or an unfollow; nor is a change in a group (the discussion group's members follow nothing).
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ from agents.platforms.common import (
     ident,
     optional_object,
     unix_ms,
+    word,
 )
+from schemas import COMMUNITY_POST_ID
 
 
 class TelegramThreads:
@@ -60,6 +68,8 @@ def map_telegram(
     elif "message_reaction" in update:
         reaction = an_object(field(update, "message_reaction"), "message_reaction")
         mapped = _reaction(reaction, channels_by_group, threads)
+    elif "chat_member" in update:
+        mapped = _membership(an_object(field(update, "chat_member"), "chat_member"))
     else:
         return None
     return Delivery(delivery, (mapped,)) if mapped is not None else None
@@ -131,3 +141,32 @@ def _reaction(
         type="like" if new else "unlike", platform="telegram", community_id=community,
         post_id=threads.post_of(chat, message_id) or message_id, user_id=ident(user.get("id"), "message_reaction.user.id"), ts=ts,
     )  # fmt: skip
+
+
+_MEMBERS = frozenset({"creator", "administrator", "member"})
+
+
+def _membership(change: dict[str, Any]) -> Any:
+    chat = an_object(field(change, "chat", "chat_member"), "chat_member.chat")
+    if word(field(chat, "type", "chat_member.chat"), "chat_member.chat.type") != "channel":
+        return None  # a group's members, the discussion group's included, are not a channel's followers
+    channel = ident(field(chat, "id", "chat_member.chat"), "chat_member.chat.id")
+    old = an_object(field(change, "old_chat_member", "chat_member"), "chat_member.old_chat_member")
+    new = an_object(field(change, "new_chat_member", "chat_member"), "chat_member.new_chat_member")
+    joined = _is_member(new, "chat_member.new_chat_member")
+    if joined == _is_member(old, "chat_member.old_chat_member"):
+        return None  # a promotion, new restrictions, a ban of someone who had left: no follower more or less
+    user = ident(field(new, "user.id", "chat_member.new_chat_member"), "chat_member.new_chat_member.user.id")
+    ts = unix_ms(field(change, "date", "chat_member"), "chat_member.date")
+    kind = "follow" if joined else "unfollow"
+    return event(
+        event_id=f"tg:{channel}:member:{user}:{ts}:{kind}", type=kind, platform="telegram",
+        community_id=channel, post_id=COMMUNITY_POST_ID, user_id=user, ts=ts,
+    )  # fmt: skip
+
+
+def _is_member(member: dict[str, Any], path: str) -> bool:
+    status = word(field(member, "status", path), f"{path}.status")
+    if status == "restricted":
+        return member.get("is_member") is True
+    return status in _MEMBERS

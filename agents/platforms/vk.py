@@ -1,8 +1,11 @@
-"""VK Callback API: community comments, likes and reposts.
+"""VK Callback API: community comments, likes, reposts, and members joining and leaving.
 
 Envelope `{type, object, group_id, event_id, v, secret}`; VK repeats `event_id` on redelivery, so it is
 both the delivery id and (prefixed) the canonical event id. Comment events carry their time (`date`);
-likes and comment deletions carry none, so they take the receiver's processing time, injected as `now_ms`.
+likes, comment deletions, joins and leaves carry none, so they take the receiver's processing time,
+injected as `now_ms`. `group_join` is a follow once the user is a member: `join_type` `join`, `accepted`
+(an invitation), `approved` (a request) or `unsure` (an event's "maybe"), not `request` (only asked to
+join a closed group). `group_leave` is an unfollow, whether the user left (`self`) or was removed.
 The community's own replies are `from_id == -group_id`, or an admin writing from a personal account
 (`admin_ids`). Secret and `confirmation` are the receiver's business, not this mapper's.
 """
@@ -13,11 +16,13 @@ from collections.abc import Collection
 from typing import Any
 
 from agents.platforms.common import Delivery, PayloadError, an_object, event, field, ident, unix_ms, word
-from schemas import EventType
+from schemas import COMMUNITY_POST_ID, EventType
 
 _COMMENT_TYPES = {"wall_reply_new": EventType.COMMENT, "wall_reply_edit": EventType.COMMENT_EDIT,
                   "wall_reply_restore": EventType.COMMENT}  # fmt: skip
-MAPPED_TYPES = frozenset({*_COMMENT_TYPES, "wall_reply_delete", "like_add", "like_remove", "wall_repost"})
+MAPPED_TYPES = frozenset({*_COMMENT_TYPES, "wall_reply_delete", "like_add", "like_remove", "wall_repost",
+                          "group_join", "group_leave"})  # fmt: skip
+MEMBER_JOIN_TYPES = frozenset({"join", "accepted", "approved", "unsure"})  # `request` is not membership yet
 
 
 def map_vk(body: dict[str, Any], admin_ids: Collection[str], now_ms: int) -> Delivery | None:
@@ -43,6 +48,15 @@ def map_vk(body: dict[str, Any], admin_ids: Collection[str], now_ms: int) -> Del
             **common, type="comment_delete", post_id=ident(field(obj, "post_id", "object"), "object.post_id"),
             user_id=ident(field(obj, "deleter_id", "object"), "object.deleter_id"), ts=now_ms,
             comment_id=ident(field(obj, "id", "object"), "object.id"),
+        )  # fmt: skip
+    elif kind in ("group_join", "group_leave"):
+        if kind == "group_join":
+            join_type = word(field(obj, "join_type", "object"), "object.join_type")
+            if join_type not in MEMBER_JOIN_TYPES:
+                return None
+        mapped = event(
+            **common, type="follow" if kind == "group_join" else "unfollow", post_id=COMMUNITY_POST_ID,
+            user_id=ident(field(obj, "user_id", "object"), "object.user_id"), ts=now_ms,
         )  # fmt: skip
     elif kind in ("like_add", "like_remove"):
         mapped = event(

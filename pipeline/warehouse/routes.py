@@ -1,7 +1,8 @@
 """How records on Kafka become rows of the ClickHouse tables: one `TableSpec` per table.
 
-`events` takes the raw input topics; the other tables take the stream processors' outputs (see
-schemas/outputs.py), each written as the record's absolute value so that `FINAL` keeps one right row.
+`events` takes the raw input topics (the stream processors' inputs, and the followers topic, which no
+processor reads); the other tables take the stream processors' outputs (see schemas/outputs.py), each
+written as the record's absolute value so that `FINAL` keeps one right row.
 Records are decoded (so the contract is checked and the right kinds picked) and re-encoded as JSON rows
 of the table's input table; its materialized view maps them to the stored columns (0007_wire_inputs.sql).
 The `*_COLUMNS` are the stored columns, for code that writes rows directly (tests, backfills).
@@ -110,7 +111,7 @@ def sink_routes(
 ) -> list[tuple[TableSpec, tuple[str, ...]]]:
     """Every table the sink fills, with the topics it reads for it."""
     return [
-        (events_spec(max_clock_skew_s), topics.processor_inputs),
+        (events_spec(max_clock_skew_s), (*topics.processor_inputs, topics.followers)),
         (engagement_minute_spec(), (topics.engagement,)),
         (comment_sla_spec(), (topics.comment_sla,)),
         (alerts_spec(), (topics.alerts,)),

@@ -25,7 +25,7 @@ from typing import Literal
 import msgspec
 
 from agents import Simulator, SimulatorSettings
-from schemas import EventType, encode_event
+from schemas import FOLLOW_TYPES, EventType, encode_event
 
 Shape = Literal["realistic", "dense"]
 SHAPES: dict[str, SimulatorSettings] = {
@@ -99,7 +99,7 @@ def write_file(path: Path, shape: Shape, events: int) -> FileShape:
         events=len(stream),
         duplicates=duplicates,
         malformed=malformed,
-        posts=len({(e.community_id, e.post_id) for e in stream}),
+        posts=len({(e.community_id, e.post_id) for e in stream if e.type not in FOLLOW_TYPES}),
         counted=sum(windows.values()),
         window_rows=len(windows),
         subscriber_comments=sum(1 for e in stream if e.type is EventType.COMMENT and not e.by_community),

@@ -23,6 +23,7 @@ from agents import EventPublisher, ReplayReport, Simulator, SimulatorSettings, r
 from agents.async_sender import AsyncEventSender
 from agents.simulator import DEFAULT_START
 from agents.webhook_server import Receiver, serve
+from pulse.commands.audience import write_audience_file
 from pulse.commands.support import Context, Duration, console, err_console, fail_cleanly, stop_on_signals
 from pulse.settings import Settings
 from schemas import ClockLimit, encode_event
@@ -157,6 +158,12 @@ def _print_replay_summary(report: ReplayReport, publisher: EventPublisher) -> No
     type=click.Path(allow_dash=True, dir_okay=False, path_type=Path),
     help="Write NDJSON here (- for stdout) instead of sending to Kafka; no pacing.",
 )
+@click.option(
+    "--audience-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="At the end, also write the publics' follower and view counts here, as the platforms' exports "
+    "would give them (for `pulse audience import`).",
+)
 @_batch_option
 @_linger_option
 @click.pass_obj
@@ -164,10 +171,11 @@ def _print_replay_summary(report: ReplayReport, publisher: EventPublisher) -> No
 def simulate(
     obj: Context, communities: int, events: int | None, duration: float | None, rate: float, accelerate: float,
     seed: int, start: str | None, answer_share: float, answer_median: float, out: Path | None,
-    batch_events: int | None, linger_ms: int | None,
+    audience_out: Path | None, batch_events: int | None, linger_ms: int | None,
 ) -> None:  # fmt: skip
     """Generate realistic traffic from simulated publics: heavy-tailed post popularity, a daily cycle,
-    comment threads, community answers after realistic delays (some never), audience segments."""
+    comment threads, community answers after realistic delays (some never), audience segments, people
+    following and unfollowing; with --audience-out, the follower and view counts that go with them."""
     if events is None and duration is None:
         raise click.UsageError("give --events N or --duration D")
     if out is not None and events is None and rate == 0:
@@ -190,6 +198,7 @@ def simulate(
     if out is not None:
         written = _write_ndjson(stream, out)
         err_console.print(f"wrote {written:,} events to {out}")
+        _write_audience(sim, audience_out)
         return
     settings = obj.settings(**_publisher_overrides(batch_events, linger_ms))
     if until_ms is not None and duration is not None and rate:
@@ -201,6 +210,15 @@ def simulate(
                 "(start earlier: --start)"
             )
     _send_paced(stream, settings, start_at, rate, accelerate)
+    _write_audience(sim, audience_out)
+
+
+def _write_audience(sim: Simulator, path: Path | None) -> None:
+    if path is not None:
+        written = write_audience_file(sim, path)
+        err_console.print(
+            f"wrote {written:,} follower and view counts to {path} (pulse audience import {path})"
+        )
 
 
 def _start_time(start: str | None, *, to_file: bool) -> datetime:

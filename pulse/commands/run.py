@@ -14,6 +14,7 @@ from rich.live import Live
 
 from agents import EventPublisher, Simulator, SimulatorSettings, replay
 from pipeline.warehouse.query_service import run_query
+from pulse.commands.audience import write_audience_file
 from pulse.commands.support import Context, Duration, console, err_console, fail_cleanly, stop_on_signals
 from pulse.errors import PulseError
 from pulse.local.live_view import PipelineWatcher, Snapshot, print_line, render
@@ -25,6 +26,7 @@ from schemas import CanonicalEvent, ClockLimit
 # The simulated publics: one post in ten suddenly takes off 1-3 h after publishing (an engagement spike),
 # more than real publics see, so that a short run shows some.
 BURST_SHARE = 0.1
+AUDIENCE_FILE = "simulated-audience.ndjson"  # under the state directory: `make demo` imports it
 
 
 @click.command("run")
@@ -234,7 +236,8 @@ def _run_live(
                 max_clock_skew_s=settings.max_clock_skew_s,
             )  # fmt: skip
         err_console.print(f"replayed {report.sent:,} events, {report.rejected:,} bad lines dead-lettered")
-    events = _source_events(source, accelerate, simulated, duration_s)
+    sim, start = _simulation(simulated, accelerate, duration_s) if source == "simulate" else (None, None)
+    events = _source_events(sim, start, accelerate)
     watcher = PipelineWatcher(settings).start()
     before: Snapshot | None = None
     last_view = 0.0
@@ -263,24 +266,37 @@ def _run_live(
                         print_line(err_console, now, before)
                     before = now
             publisher.flush()
+        if sim is not None:
+            path = settings.state_dir / AUDIENCE_FILE
+            written = write_audience_file(sim, path)
+            err_console.print(
+                f"the simulated publics' follower and view counts ({written:,}): {path} (once the run has "
+                f"stopped: pulse audience import {path})"
+            )
     finally:
         if live is not None:
             live.stop()
         watcher.stop()
 
 
+def _simulation(
+    simulated: SimulatorSettings, accelerate: float, duration_s: float | None
+) -> tuple[Simulator, datetime]:
+    """The simulated publics of a live run, and where their time starts."""
+    # Record timestamps are event times, and Kafka refuses those more than an hour ahead of its clock
+    # (message.timestamp.after.max.ms): accelerated time starts in the past, to end about now.
+    # Without a duration, the first simulated day ends about now.
+    wall_s = duration_s if duration_s is not None else 86_400 / accelerate
+    start = datetime.now(UTC) - timedelta(seconds=max(0.0, wall_s * accelerate - wall_s))
+    return Simulator(simulated, start, span_s=wall_s * accelerate), start
+
+
 def _source_events(
-    source: str, accelerate: float, simulated: SimulatorSettings, duration_s: float | None
+    sim: Simulator | None, start: datetime | None, accelerate: float
 ) -> Iterator[tuple[float, CanonicalEvent | None]]:
     """(seconds after the start when due, event); None events are heartbeats when the events arrive
     another way (a replay already sent, the webhook receiver)."""
-    if source == "simulate":
-        # Record timestamps are event times, and Kafka refuses those more than an hour ahead of its clock
-        # (message.timestamp.after.max.ms): accelerated time starts in the past, to end about now.
-        # Without a duration, the first simulated day ends about now.
-        wall_s = duration_s if duration_s is not None else 86_400 / accelerate
-        start = datetime.now(UTC) - timedelta(seconds=max(0.0, wall_s * accelerate - wall_s))
-        sim = Simulator(simulated, start, span_s=wall_s * accelerate)
+    if sim is not None and start is not None:
         start_ms = start.timestamp() * 1000
         for event in sim.events(until_ms=int(start_ms + 10 * 365 * 86_400_000)):
             yield (event.ts_ms - start_ms) / 1000 / accelerate, event

@@ -240,3 +240,28 @@ def test_an_event_stamped_a_day_ahead_is_dead_lettered_not_sent(kafka: KafkaSett
     ]
     assert all(r.headers[DLQ_REASON].startswith(b"field 'ts': ") for r in dead)
     assert validate(orjson.loads(dead[1].value)).comment_id == "9099", "the mapped event, canonical"
+
+
+def test_members_joining_and_leaving_land_on_the_followers_topic(
+    kafka: KafkaSettings, topics: Topics
+) -> None:
+    async def scenario(s: Running) -> None:
+        for body in (p.VK_JOIN, p.VK_LEAVE, p.VK_JOIN):  # the join again: a redelivery
+            assert await s.post("/webhooks/vk", orjson.dumps(body)) == (200, "ok")
+        request = p.vk("group_join", {"user_id": 99, "join_type": "request"}, event_id="req1")
+        assert await s.post("/webhooks/vk", orjson.dumps(request)) == (200, "ok")  # not a member yet
+        ok = {"X-Telegram-Bot-Api-Secret-Token": p.TG_SECRET}
+        for body in (p.TG_SUBSCRIBED, p.TG_UNSUBSCRIBED):
+            assert await s.post("/webhooks/telegram", orjson.dumps(body), ok) == (200, "ok")
+        counters = orjson.loads((await s.get("/stats"))[1])
+        assert (counters["vk.accepted"], counters["vk.duplicates"], counters["vk.ignored"]) == (2, 1, 1)
+
+    run(kafka, topics, scenario)
+    events = landed(kafka, topics)
+    assert sorted((r.topic, e.platform, e.type, e.post_id, e.user_id) for r, e in events) == [
+        (topics.followers, "telegram", EventType.FOLLOW, "-", "6161"),
+        (topics.followers, "telegram", EventType.UNFOLLOW, "-", "6161"),
+        (topics.followers, "vk", EventType.FOLLOW, "-", "734001"),
+        (topics.followers, "vk", EventType.UNFOLLOW, "-", "734001"),
+    ]
+    assert all(r.key == e.post_key.encode() for r, e in events)

@@ -28,8 +28,8 @@ def test_personal_topics_keep_records_a_time_from_arrival_the_others_by_size(
         admin.close()
     configs = {name: {key: entry["value"] for key, entry in found.items()}
                for name, found in described["topic"].items()}  # fmt: skip
-    personal = {topics.likes, topics.comments, topics.reposts, topics.posts, topics.alerts, topics.comment_sla,
-                topics.dead_letters}  # fmt: skip
+    personal = {topics.likes, topics.comments, topics.reposts, topics.posts, topics.followers, topics.alerts,
+                topics.comment_sla, topics.dead_letters}  # fmt: skip
     for name in topics.all:
         expected = ("86400000", "LogAppendTime") if name in personal else ("-1", "CreateTime")
         got = (configs[name]["retention.ms"], configs[name].get("message.timestamp.type", "CreateTime"))

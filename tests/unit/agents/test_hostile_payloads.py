@@ -63,8 +63,9 @@ def disturbed(draw: st.DrawFn, sample: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-VK = [p.VK_COMMENT, p.VK_COMMUNITY_REPLY, p.VK_LIKE, p.VK_REPOST, p.VK_DELETE]
-TELEGRAM = [p.TG_COMMENT, p.TG_ANSWER, p.TG_REACTION, {"update_id": 9, "message": p.TG_FORWARD}]
+VK = [p.VK_COMMENT, p.VK_COMMUNITY_REPLY, p.VK_LIKE, p.VK_REPOST, p.VK_DELETE, p.VK_JOIN, p.VK_LEAVE]
+TELEGRAM = [p.TG_COMMENT, p.TG_ANSWER, p.TG_REACTION, {"update_id": 9, "message": p.TG_FORWARD},
+            p.TG_SUBSCRIBED, p.TG_UNSUBSCRIBED]  # fmt: skip
 META = [p.FB_BATCH, p.IG_COMMENT]
 CHANNELS = {str(p.TG_GROUP): str(p.TG_CHANNEL)}
 
@@ -98,7 +99,7 @@ def meta(body: dict[str, Any]) -> list[Delivery]:
 def test_the_samples_map_to_events() -> None:
     """The disturbed samples start from payloads that map: the properties below reach past the checks."""
     assert all(vk(body) is not None for body in VK)
-    assert sum(telegram(body) is not None for body in TELEGRAM) == 3  # the forward itself is not a comment
+    assert sum(telegram(body) is not None for body in TELEGRAM) == 5  # the forward itself is not a comment
     assert len(meta(p.FB_BATCH)) == 8 and len(meta(p.IG_COMMENT)) == 1
 
 
@@ -138,7 +139,8 @@ def test_meta_disturbed(body: dict[str, Any]) -> None:
     meta(body)
 
 
-CANONICAL = [wire("like"), wire("comment", comment_id="m1", text="hi", parent_id="m0", by_community=True)]
+CANONICAL = [wire("like"), wire("comment", comment_id="m1", text="hi", parent_id="m0", by_community=True),
+             wire("follow", post_id="-")]  # fmt: skip
 
 
 @EXAMPLES

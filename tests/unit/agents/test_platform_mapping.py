@@ -54,10 +54,122 @@ def test_vk_likes_reposts_deletes() -> None:
 
 
 def test_vk_unknown_type_is_ignored_and_broken_payload_named() -> None:
-    assert map_vk(p.vk("group_join", {"user_id": 1}), [], NOW_MS) is None
+    assert map_vk(p.vk("photo_new", {"id": 1, "owner_id": -p.VK_GROUP}), [], NOW_MS) is None
     broken = p.vk("wall_reply_new", {"id": 1, "from_id": 2, "date": 3})
     with pytest.raises(PayloadError, match=r"'object\.post_id' is missing"):
         map_vk(broken, [], NOW_MS)
+
+
+def test_vk_members_joining_and_leaving_are_follows_and_unfollows() -> None:
+    join = map_vk(p.VK_JOIN, [], NOW_MS)
+    assert join is not None and join.delivery_id == "vk:215000111:join1"
+    (follow,) = join.events
+    assert (follow.event_id, follow.type, follow.community_id, follow.post_id, follow.user_id, follow.ts_ms) == (
+        "vk:join1", EventType.FOLLOW, "215000111", "-", "734001", NOW_MS,
+    )  # fmt: skip
+    assert follow.post_key == "vk:215000111:-"
+    (unfollow,) = map_vk(p.VK_LEAVE, [], NOW_MS).events  # type: ignore[union-attr]
+    assert (unfollow.event_id, unfollow.type, unfollow.user_id, unfollow.ts_ms) == (
+        "vk:leave1", EventType.UNFOLLOW, "734001", NOW_MS,
+    )  # fmt: skip
+    removed = p.vk("group_leave", {"user_id": 734001, "self": 0}, event_id="kick1")
+    assert map_vk(removed, [], NOW_MS).events[0].type is EventType.UNFOLLOW  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("join_type", "follows"),
+    [("join", True), ("accepted", True), ("approved", True), ("unsure", True), ("request", False),
+     ("something_new", False)],
+)  # fmt: skip
+def test_vk_a_join_is_a_follow_once_the_user_is_a_member(join_type: str, follows: bool) -> None:
+    delivery = map_vk(p.vk("group_join", {"user_id": 5, "join_type": join_type}), [], NOW_MS)
+    assert (delivery is not None and delivery.events[0].type is EventType.FOLLOW) is follows
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (p.vk("group_join", {"join_type": "join"}), r"'object\.user_id' is missing"),
+        (p.vk("group_join", {"user_id": 5}), r"'object\.join_type' is missing"),
+        (p.vk("group_join", {"user_id": 5, "join_type": 1}), r"'object\.join_type' must be a string"),
+        (p.vk("group_leave", {"user_id": [5], "self": 1}), r"'object\.user_id' must be an id"),
+        (p.vk("group_leave", {"user_id": True}), r"'object\.user_id' must be an id"),
+    ],
+)
+def test_vk_broken_joins_and_leaves_name_the_field(body: dict[str, object], reason: str) -> None:
+    with pytest.raises(PayloadError, match=reason):
+        map_vk(body, [], NOW_MS)
+
+
+def test_telegram_channel_subscribers_joining_and_leaving() -> None:
+    subscribed = map_telegram(p.TG_SUBSCRIBED, {}, TelegramThreads())
+    assert subscribed is not None and subscribed.delivery_id == "tg:880004"
+    (follow,) = subscribed.events
+    assert (follow.type, follow.platform, follow.community_id, follow.post_id, follow.user_id, follow.ts_ms) == (
+        EventType.FOLLOW, "telegram", str(p.TG_CHANNEL), "-", "6161", 1_795_446_500_000,
+    )  # fmt: skip
+    assert follow.event_id == f"tg:{p.TG_CHANNEL}:member:6161:1795446500000:follow"
+    (unfollow,) = map_telegram(p.TG_UNSUBSCRIBED, {}, TelegramThreads()).events  # type: ignore[union-attr]
+    assert (unfollow.type, unfollow.user_id, unfollow.ts_ms) == (
+        EventType.UNFOLLOW,
+        "6161",
+        1_795_447_100_000,
+    )
+
+
+def member(status: str, **extra: object) -> dict[str, object]:
+    return {"status": status, "user": p.TG_EVE, **extra}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (member("left"), member("member"), EventType.FOLLOW),
+        (member("kicked", until_date=0), member("member"), EventType.FOLLOW),  # unbanned and added back
+        (member("left"), member("restricted", is_member=True), EventType.FOLLOW),
+        (member("member"), member("kicked", until_date=0), EventType.UNFOLLOW),  # banned: no longer follows
+        (member("restricted", is_member=True), member("restricted", is_member=False), EventType.UNFOLLOW),
+        (member("administrator"), member("left"), EventType.UNFOLLOW),
+        (member("member"), member("administrator"), None),  # promoted: a follower still
+        (member("left"), member("kicked", until_date=0), None),  # banned after leaving: no follower less
+        (member("restricted", is_member=False), member("left"), None),
+    ],
+)
+def test_telegram_membership_changes(
+    old: dict[str, object], new: dict[str, object], expected: EventType | None
+) -> None:
+    update = {
+        "update_id": 7,
+        "chat_member": {**p.TG_SUBSCRIBED["chat_member"], "old_chat_member": old, "new_chat_member": new},
+    }  # type: ignore[dict-item]
+    delivery = map_telegram(update, {}, TelegramThreads())
+    assert (delivery.events[0].type if delivery is not None else None) is expected
+
+
+def test_telegram_group_members_and_the_bot_itself_follow_nothing() -> None:
+    in_group = {
+        "update_id": 8,
+        "chat_member": {**p.TG_SUBSCRIBED["chat_member"], "chat": {"id": p.TG_GROUP, "type": "supergroup"}},
+    }  # type: ignore[dict-item]
+    assert map_telegram(in_group, {str(p.TG_GROUP): str(p.TG_CHANNEL)}, TelegramThreads()) is None
+    the_bot = {"update_id": 9, "my_chat_member": p.TG_SUBSCRIBED["chat_member"]}
+    assert map_telegram(the_bot, {}, TelegramThreads()) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"chat": {"id": 1}}, r"'chat_member\.chat\.type' is missing"),
+        ({"new_chat_member": {"user": p.TG_EVE}}, r"'chat_member\.new_chat_member\.status' is missing"),
+        ({"new_chat_member": {"status": "member"}}, r"'chat_member\.new_chat_member\.user' is missing"),
+        ({"old_chat_member": None}, r"'chat_member\.old_chat_member' is missing"),
+        ({"date": "yesterday"}, r"'chat_member\.date' must be a unix time"),
+    ],
+)
+def test_telegram_broken_membership_changes_name_the_field(change: dict[str, object], reason: str) -> None:
+    update = {"update_id": 10, "chat_member": {**p.TG_SUBSCRIBED["chat_member"], **change}}  # type: ignore[dict-item]
+    with pytest.raises(PayloadError, match=reason):
+        map_telegram(update, {}, TelegramThreads())
 
 
 def test_telegram_comment_thread_and_channel_answer() -> None:

@@ -41,6 +41,12 @@ CORPUS = [
     wire("comment", by_community=1),
     {k: v for k, v in wire("comment").items() if k != "comment_id"},
     {k: v for k, v in wire("like").items() if k != "user_id"},
+    wire("follow", post_id="-"),
+    wire("unfollow", post_id="-", age_band="25-34"),
+    wire("follow"),
+    wire("like", post_id="-"),
+    wire("follow", post_id="-", text="hi"),
+    wire("follow", post_id="-", by_community=True),
 ]
 
 

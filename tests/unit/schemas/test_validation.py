@@ -5,7 +5,15 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from schemas import CanonicalEvent, EventType, InvalidEvent, encode_event, parse_line, validate
+from schemas import (
+    COMMUNITY_POST_ID,
+    CanonicalEvent,
+    EventType,
+    InvalidEvent,
+    encode_event,
+    parse_line,
+    validate,
+)
 from tests.events import BASE_TS_MS, wire
 
 
@@ -26,6 +34,19 @@ def test_comment_keeps_thread_fields() -> None:
         True,
         "thanks!",
     )
+
+
+def test_follows_are_about_the_community_not_a_post() -> None:
+    follow = validate(wire("follow", post_id=COMMUNITY_POST_ID))
+    assert (follow.type, follow.post_key) == (EventType.FOLLOW, "vk:c1:-")
+    assert validate(wire("unfollow", post_id="-")).type is EventType.UNFOLLOW
+    with pytest.raises(InvalidEvent, match=r"field 'post_id': must be '-' on follow events") as on_a_post:
+        validate(wire("follow", post_id="p1"))
+    assert on_a_post.value.field == "post_id"
+    with pytest.raises(InvalidEvent, match=r"field 'post_id': '-' names the community itself"):
+        validate(wire("like", post_id="-"))
+    with pytest.raises(InvalidEvent, match=r"field 'text': belongs to comment events only, not unfollow"):
+        validate(wire("unfollow", post_id="-", text="bye"))
 
 
 def test_by_community_defaults_to_false() -> None:
@@ -119,5 +140,5 @@ def test_reason_reads_as_one_sentence() -> None:
     with pytest.raises(InvalidEvent) as caught:
         validate(wire("like", type="love"))
     assert str(caught.value) == (
-        "field 'type': must be one of like, unlike, comment, comment_edit, comment_delete, repost, post; got 'love'"
+        "field 'type': must be one of like, unlike, comment, comment_edit, comment_delete, repost, post, follow, unfollow; got 'love'"
     )

@@ -49,6 +49,8 @@ def test_each_type_has_a_topic() -> None:
         topics.for_type(t) for t in (EventType.COMMENT, EventType.COMMENT_EDIT, EventType.COMMENT_DELETE)
     } == {"comments"}
     assert topics.for_type(EventType.REPOST) == "reposts"
+    assert topics.for_type(EventType.FOLLOW) == topics.for_type(EventType.UNFOLLOW) == "followers"
+    assert "followers" in topics.event_topics and "followers" not in topics.processor_inputs
     assert set(topics.all) >= {"likes", "comments", "reposts", "alerts", "dead-letters"}
 
 
