@@ -103,6 +103,12 @@ class EngagementBook:
         return max(self.max_event_ms_by_topic.values(), default=0)
 
     @property
+    def slowest_active_ms(self) -> int:
+        """The event time every topic active in the last day has reached: what all of them have counted."""
+        newest = self.max_event_ms
+        return min((ts for ts in self.max_event_ms_by_topic.values() if ts >= newest - DAY_MS), default=0)
+
+    @property
     def watermark_ms(self) -> int:
         """The newest watermark of the source topics: events older than theirs are late."""
         return self.max_event_ms - self.allowed_lateness_ms

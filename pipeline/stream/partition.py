@@ -150,7 +150,10 @@ class PartitionProcessor:
                 if verdict is Verdict.COUNTED:
                     post = (item.platform, item.community_id, item.post_id)
                     counted[post] = counted.get(post, 0) + 1
-            effects.alerts += self.spikes.judge(counted, engagement.max_event_ms, source)
+            # This topic's own event time: while a backlog drains, one topic may run hours ahead of another,
+            # and a burst of likes is judged at the likes' time, not at the comments' far ahead.
+            now = engagement.max_event_ms_by_topic.get(topic, engagement.max_event_ms)
+            effects.alerts += self.spikes.judge(counted, now, source)
         for item in items:
             if item.type in COMMENT_TYPES:
                 clock.observe(item.ts_ms, wall_ms)
@@ -204,7 +207,7 @@ class PartitionProcessor:
             self.sla.evict(self.sla_clock.max_event_ms)
             c.evicted_at_ms = event_now
         if self.spikes is not None:
-            self.spikes.fold(self.engagement.max_event_ms)
+            self.spikes.fold(self.engagement.slowest_active_ms)
         effects.stats = PartitionStats(
             partition=self.partition,
             events=c.events,

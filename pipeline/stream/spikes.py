@@ -14,10 +14,15 @@ a post that drew what posts of its kind draw, then suddenly 20x, is. Popularity 
 floored at the average post's: engagement is heavy-tailed, so the average post is a popular one, and
 the floor below is what keeps a post that drew nothing from alerting on a handful of likes.
 
+Whatever the curve says, what is expected is never less than the post's own engagement in the 10 minutes
+before the window: a post that was already this busy is not suddenly busy.
+
 A spike is observed >= `factor` x expected and observed >= `min_events` (the floor: small numbers never
 alert), for posts between `min_age` (30 min: before that there is no past to scale by) and 12 h old
 (the curve's end). Until a community's curve has `min_posts` posts in every bucket it needs, the partition's
 curve (all its communities) stands in: only the curve's shape matters, since the post's own past scales it.
+While no curve knows the ages yet (a stream's first hours: a bucket is known once posts have lived through
+it), the post's own previous 10 minutes are all that is expected.
 
 One alert per post per episode: the episode ends (the post is armed again) once observed falls below half
 of what raised it (half the floor, or half of `factor` x expected). The alert's id names the post and the
@@ -179,9 +184,7 @@ class SpikeWatch:
         if observed < rules.factor * previous:  # it was already this busy: not sudden (and cheap to tell)
             return None
         by_age = self._by_age(post, minutes, first, now_ms)
-        if by_age is None:
-            return None
-        expected = max(by_age, float(previous))
+        expected = float(previous) if by_age is None else max(by_age, float(previous))
         if observed < rules.factor * expected:
             return None
         platform, community, post_id = post

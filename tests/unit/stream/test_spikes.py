@@ -144,3 +144,11 @@ def test_age_curve_integrates_its_buckets_and_refuses_what_it_has_not_learned() 
     assert abs(curve.expected(300_000, 1_200_000, min_posts=1) - (30.0 + 20.0)) < 1e-9  # type: ignore[operator]
     assert curve.expected(0, AGE_BUCKET_ENDS_MS[1] + 1, min_posts=1) is None, "past what it learned"
     assert curve.expected(0, 600_000, min_posts=5) is None, "three posts are not enough"
+
+
+def test_before_any_curve_is_known_a_burst_is_judged_against_the_post_s_own_last_minutes() -> None:
+    """Two posts only: no curve ever has 5 posts. The steady busy one never alerts; the burst does."""
+    posts = {"busy": (0, 30.0), "calm": (0, 1.0)}
+    alerts = run(PartitionProcessor(0, RULES), traffic(3, posts, {"calm": (90, 40)}))
+    assert [a.post_id for a in alerts] == ["calm"]
+    assert alerts[0].expected == 20.0, "its own previous 10 minutes: 2 events a minute at 73-83 min old"
