@@ -30,6 +30,7 @@ from pipeline.stream.faust_fixes import (
     IdempotentProducer,
     PulseApp,
     PulseWorker,
+    StateTable,
     consumer_of,
     not_fetched,
     or_dash,
@@ -94,10 +95,13 @@ def build_app(
     )
     # Compacted, and compacted within a day of a value being replaced: `pulse erase` saves a person's
     # windows and clocks again without them, and only compaction removes the older values from the log.
-    state = app.Table(
-        "state", partitions=partitions, key_type=bytes, value_type=bytes,
-        extra_topic_configs={"max.compaction.lag.ms": str(CHANGELOG_MAX_COMPACTION_LAG_MS)},
+    # Restored in bulk when a worker gains a partition (faust_fixes.state_table), not record by record.
+    state = StateTable(
+            app, name="state", beacon=app.tables.beacon, partitions=partitions, key_type=bytes,
+            value_type=bytes, extra_topic_configs={"max.compaction.lag.ms": str(CHANGELOG_MAX_COMPACTION_LAG_MS)},
+            client_config=kafka.client_config(), inputs=topics.processor_inputs,
     )  # fmt: skip
+    app.tables.add(state)
     raw: dict[str, Any] = {
         "key_type": bytes,
         "value_type": bytes,

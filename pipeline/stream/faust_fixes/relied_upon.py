@@ -103,6 +103,16 @@ MEMBERS: tuple[Member, ...] = (
     Member(
         "faust.tables.recovery:Recovery", "_active_events_received_at", None, "PulseWorker._recovery_stall"
     ),
+    # state_table.StateTable, BulkRestoreStore
+    Member("faust.tables.base:Collection", "_new_store", ("self",), "StateTable"),
+    Member("faust.stores.memory:Store", "__post_init__", ("self",), "BulkRestoreStore"),
+    Member(
+        "faust.stores.base:Store",
+        "on_rebalance",
+        ("self", "assigned", "revoked", "newly_assigned", "generation_id"),
+        "BulkRestoreStore",
+    ),
+    Member("faust.tables.recovery:Recovery", "_build_offsets", None, "why persisted_offset is answered"),
     # the agent and its timers (stream/app.py)
     Member("faust.types.tuples:Message", "tracked", None, "ProcessedAckConsumer.ack"),
 )
