@@ -145,15 +145,13 @@ class PartitionProcessor:
         verdicts = engagement.add_message(items, source)
         events = len(verdicts) - verdicts.count(Verdict.REPLAYED)
         if self.spikes is not None and Verdict.COUNTED in verdicts:
-            counted: dict[tuple[str, str, str], int] = {}
+            counted: dict[tuple[str, str, str], tuple[int, int]] = {}
             for item, verdict in zip(items, verdicts, strict=True):
                 if verdict is Verdict.COUNTED:
                     post = (item.platform, item.community_id, item.post_id)
-                    counted[post] = counted.get(post, 0) + 1
-            # This topic's own event time: while a backlog drains, one topic may run hours ahead of another,
-            # and a burst of likes is judged at the likes' time, not at the comments' far ahead.
-            now = engagement.max_event_ms_by_topic.get(topic, engagement.max_event_ms)
-            effects.alerts += self.spikes.judge(counted, now, source)
+                    count, newest = counted.get(post, (0, 0))
+                    counted[post] = (count + 1, max(newest, item.ts_ms))
+            effects.alerts += self.spikes.judge(counted, source)
         for item in items:
             if item.type in COMMENT_TYPES:
                 clock.observe(item.ts_ms, wall_ms)

@@ -113,6 +113,7 @@ class Episode:
     alert: Alert
     source: tuple[str, int]
     raised_by: float  # the threshold it crossed: half of it ends the episode
+    calm: bool = False  # ended; kept so that a window overlapping it (a lagging topic's) starts no other
 
 
 class SpikeWatch:
@@ -128,26 +129,31 @@ class SpikeWatch:
         # Per post, at least its engagement over the last window: what it was when last summed, plus the
         # events counted since (the window only loses minutes as it slides). Most posts never reach the
         # floor, so most never need the sum: this keeps the watch's cost per event small.
-        self._bound: dict[Post, int] = {}
+        self._bound: dict[Post, tuple[int, int]] = {}  # (window end it was summed for, bound)
         self._due: list[tuple[int, Post, int]] = []  # (age bucket's end in event time, post, bucket)
         self._changed_curves: set[Community] = set()
         self._changed_episodes: set[Post] = set()
 
     # -- judging -------------------------------------------------------------------------------------
 
-    def judge(self, counted: Mapping[Post, int], now_ms: int, source: tuple[str, int]) -> list[Alert]:
-        """The posts that just counted events (how many each), at the partition's newest event time: the
-        alerts of the spikes they start."""
+    def judge(self, counted: Mapping[Post, tuple[int, int]], source: tuple[str, int]) -> list[Alert]:
+        """The posts that just counted events, each with how many and the newest one's event time (the
+        window is judged as of then: the input topics are read side by side and one may run hours ahead of
+        another while a backlog drains, so a burst is judged at its own time, by whichever of its events
+        comes last). The alerts of the spikes they start."""
         alerts = []
         bound, first_minute, floor = self._bound, self._first_minute, self.rules.min_events
-        for post, count in counted.items():
+        for post, (count, at_ms) in counted.items():
             if post not in first_minute:
                 self._track(post)
-            reach = bound.get(post, 0) + count
-            bound[post] = reach
-            if reach < floor and post not in self.episodes:
+            summed_at, reach = bound.get(post, (_NEVER, 0))
+            reach += count
+            bound[post] = (summed_at, reach)
+            # The bound holds for a window at or after the one it was summed for: one further back may hold
+            # minutes it left out (events a lagging topic counted), so that is summed again.
+            if reach < floor and at_ms >= summed_at and post not in self.episodes:  # none on, none calm
                 continue
-            alert = self._judge(post, now_ms, source)
+            alert = self._judge(post, at_ms, source)
             if alert is not None:
                 alerts.append(alert)
         return alerts
@@ -167,14 +173,18 @@ class SpikeWatch:
         if not minutes or post not in self._first_minute:
             return None
         rules = self.rules
-        first = self._first_minute[post]
-        observed = self._bound[post] = _engagement(minutes, now_ms - rules.window_ms, now_ms)
+        # Its first minute: a topic read behind the others may bring events older than the first seen.
+        first = self._first_minute[post] = min(self._first_minute[post], min(minutes))
+        observed = _engagement(minutes, now_ms - rules.window_ms, now_ms)
+        self._bound[post] = (now_ms, observed)
         episode = self.episodes.get(post)
-        if episode is not None:
-            if observed < episode.raised_by / 2:
-                del self.episodes[post]
+        if episode is not None and not episode.calm:
+            if now_ms >= episode.alert.fired_at_ms and observed < episode.raised_by / 2:
+                episode.calm = True
                 self._changed_episodes.add(post)
             return None
+        if episode is not None and now_ms - rules.window_ms <= episode.alert.fired_at_ms:
+            return None  # the same burst, judged again as a lagging topic's events for it come
         age = now_ms - first
         if observed < rules.min_events or not rules.min_age_ms <= age <= AGE_BUCKET_ENDS_MS[-1]:
             return None
@@ -221,10 +231,12 @@ class SpikeWatch:
 
     def calm_quiet_posts(self, now_ms: int) -> None:
         """Ends the episodes of posts whose engagement fell away without a new event to judge them by."""
-        for post, episode in list(self.episodes.items()):
+        for post, episode in self.episodes.items():
+            if episode.calm or now_ms < episode.alert.fired_at_ms:  # ended, or still ahead of this time
+                continue
             minutes = self._windows.get(post, {})
             if _engagement(minutes, now_ms - self.rules.window_ms, now_ms) < episode.raised_by / 2:
-                del self.episodes[post]
+                episode.calm = True
                 self._changed_episodes.add(post)
 
     # -- learning ------------------------------------------------------------------------------------
@@ -264,6 +276,8 @@ class SpikeWatch:
         for post in [p for p in self._first_minute if not self._windows.get(p)]:
             del self._first_minute[post]
             self._bound.pop(post, None)
+            if self.episodes.pop(post, None) is not None:
+                self._changed_episodes.add(post)
 
     # -- persistence ---------------------------------------------------------------------------------
 
@@ -276,7 +290,8 @@ class SpikeWatch:
             if episode is None:
                 yield SPIKE, post, None
             else:
-                yield SPIKE, post, encode_spike(SpikeState(encode_outputs([episode.alert]), *episode.source))
+                state = SpikeState(encode_outputs([episode.alert]), *episode.source, calm=episode.calm)
+                yield SPIKE, post, encode_spike(state)
         self._changed_curves.clear()
         self._changed_episodes.clear()
 
@@ -286,12 +301,15 @@ class SpikeWatch:
     def restore_episode(self, post: Post, state: SpikeState) -> None:
         (alert,) = (r for r in decode_outputs(state.alert) if isinstance(r, Alert))
         raised_by = _raised_by(self.rules, alert.expected or 0.0)
-        self.episodes[post] = Episode(alert, (state.topic, state.offset), raised_by)
+        self.episodes[post] = Episode(alert, (state.topic, state.offset), raised_by, state.calm)
 
     def reemit(self, topic: str, offset: int) -> list[Alert]:
         """The spike alerts raised by messages of `topic` from `offset` on: read again after a restart,
         their alerts may have been lost with the crash (ids are stable: a repeat collapses)."""
         return [e.alert for e in self.episodes.values() if e.source[0] == topic and e.source[1] >= offset]
+
+
+_NEVER = -(1 << 62)  # a post never summed: its bound is every event it counted
 
 
 def _raised_by(rules: SpikeRules, expected: float) -> float:

@@ -15,7 +15,7 @@ structs below (`array_like`: no field names on the wire, so fields are only ever
 | `c` (`CLOCK`) | platform, community_id, comment_id | `ClockState` (version 1: `ClockStateV1`) |
 | `r` (`EARLY_REPLY`) | platform, community_id, comment_id | the reply's event time, epoch ms (int) |
 | `v` (`AGE_CURVE`) | platform, community_id (both "" for the partition's own) | `AgeCurveState` |
-| `k` (`SPIKE`) | platform, community_id, post_id | `SpikeState`: the post's spike episode, while on |
+| `k` (`SPIKE`) | platform, community_id, post_id | `SpikeState`: the post's last spike episode, on or ended (until the post's windows go) |
 | `p` (`COUNTERS`) | (nothing) | `PartitionCounters`, written last in every batch |
 
 A deleted entry is a record with no value (a tombstone).
@@ -76,6 +76,7 @@ class SpikeState(msgspec.Struct, array_like=True):
     alert: bytes
     topic: str
     offset: int
+    calm: bool = False  # the episode ended (kept until the post's windows go, so it is not raised twice)
 
 
 class WindowState(msgspec.Struct, array_like=True):

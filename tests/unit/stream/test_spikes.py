@@ -152,3 +152,25 @@ def test_before_any_curve_is_known_a_burst_is_judged_against_the_post_s_own_last
     alerts = run(PartitionProcessor(0, RULES), traffic(3, posts, {"calm": (90, 40)}))
     assert [a.post_id for a in alerts] == ["calm"]
     assert alerts[0].expected == 20.0, "its own previous 10 minutes: 2 events a minute at 73-83 min old"
+
+
+def test_one_topic_read_to_its_end_before_another_still_gives_one_alert_per_burst() -> None:
+    """A backlog drains its topics side by side, one may run hours ahead: here the reposts are all read
+    before any like. The burst is judged at its own time as each topic's part of it comes, and alerted
+    once (judged again as the likes arrive, it is the same burst, not a second one)."""
+    posts = community()
+    posts["late"] = (300, 1.0)
+    minutes = list(traffic(8, posts, {"late": (420, 40)}))
+    reposts = [[e for e in m if e.type == "repost"] for m in minutes]
+    likes = [[e for e in m if e.type != "repost"] for m in minutes]
+    processor = PartitionProcessor(0, RULES)
+    alerts: list[Alert] = []
+    for topic, messages in ((TOPICS.reposts, reposts), (TOPICS.likes, likes)):
+        for i, events in enumerate(messages):
+            if events:
+                alerts += processor.process(topic, i, encode_message(events), WALL_MS).alerts
+            alerts += processor.tick(TOPICS.ticks, i, WALL_MS).alerts
+            processor.settle()
+    spikes = [a for a in alerts if a.kind is AlertKind.ENGAGEMENT_SPIKE]
+    assert [a.post_id for a in spikes] == ["late"], [(a.post_id, a.observed, a.expected) for a in spikes]
+    assert T0 + 420 * MIN <= spikes[0].fired_at_ms <= T0 + 430 * MIN

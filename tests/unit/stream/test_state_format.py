@@ -65,7 +65,7 @@ COUNTERS_V3 = (
 KEY_CURVE = "9403a176a2766ba26331"
 KEY_SPIKE = "9503a16ba2766ba26331a27039"
 CURVE = "9292cb3ff8000000000000cb000000000000000092cb4000000000000000cb0000000000000000"
-SPIKE_SAMPLE = "93c4037b7d0aa56c696b657307"
+SPIKE_SAMPLE = "94c4037b7d0aa56c696b657307c3"
 
 T0 = 1_700_000_000_000
 
@@ -110,7 +110,7 @@ def test_age_curves_and_spike_episodes_round_trip_their_samples() -> None:
     curve = decode_curve(bytes.fromhex(CURVE))
     assert curve == AgeCurveState([1.5, 0.0], [2.0, 0.0]) and encode_curve(curve).hex() == CURVE
     spike = decode_spike(bytes.fromhex(SPIKE_SAMPLE))
-    assert spike == SpikeState(b"{}\n", "likes", 7) and encode_spike(spike).hex() == SPIKE_SAMPLE
+    assert spike == SpikeState(b"{}\n", "likes", 7, calm=True) and encode_spike(spike).hex() == SPIKE_SAMPLE
 
 
 def test_windows_open_and_closed_round_trip_their_samples() -> None:
