@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
@@ -12,7 +13,10 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from pydantic import BaseModel, Field
 
 from pulse.errors import TopicError
-from schemas import KafkaSettings, Topics
+from schemas import KafkaSettings, Topics, durability_configs
+
+# At most this many replicas of a partition where the cluster has the brokers (Kafka's usual production setting).
+MAX_AUTO_REPLICAS = 3
 
 
 class TopicSettings(BaseModel):
@@ -22,7 +26,8 @@ class TopicSettings(BaseModel):
     event_partitions: int = Field(default=4, ge=1, le=1024)
     alert_partitions: int = Field(default=1, ge=1, le=1024)
     dead_letter_partitions: int = Field(default=1, ge=1, le=1024)
-    replication_factor: int = Field(default=1, ge=1, le=16)
+    # "auto": min(3, the brokers the cluster reports), asked once per process (`resolved`).
+    replication_factor: Annotated[int, Field(ge=1, le=16)] | Literal["auto"] = "auto"
     retention_bytes: int = Field(default=1 << 30, ge=1 << 20, description="per partition; -1: unbounded")
     retention_h: float = Field(
         default=168.0,
@@ -35,6 +40,22 @@ class TopicSettings(BaseModel):
     @property
     def names(self) -> Topics:
         return Topics.prefixed(self.prefix)
+
+    @property
+    def replicas(self) -> int:
+        """The replication factor of the topics we create, once `resolved`: reading it before is a bug of
+        the entry point (an "auto" never reaches a topic)."""
+        if self.replication_factor == "auto":
+            raise TopicError("the replication factor is 'auto' and was not resolved against the cluster")
+        return self.replication_factor
+
+    def resolved(self, kafka: KafkaSettings) -> TopicSettings:
+        """These settings with an "auto" replication factor made a number: min(3, the brokers the cluster
+        at `kafka` reports, those down for the moment included). Each entry point calls this once, before
+        it creates a topic; `pulse run` hands the number to its children, which do not ask again."""
+        if self.replication_factor != "auto":
+            return self
+        return self.model_copy(update={"replication_factor": min(MAX_AUTO_REPLICAS, cluster_size(kafka))})
 
     def retention_ms(self, topics: Topics) -> dict[str, int]:
         """The topics kept for `retention_h` (from each record's arrival), by name: those that carry what
@@ -58,6 +79,19 @@ class TopicInfo:
     name: str
     partitions: int
     messages: int  # the sum of the partitions' end offsets: messages ever written, not events
+    replicas: int  # of its first partition
+
+
+def cluster_size(kafka: KafkaSettings) -> int:
+    """The brokers the cluster reports, fenced ones (down for the moment) included: in KRaft a broker
+    stays registered when it stops, so this is the cluster's size, not how many brokers happen to be up."""
+    admin = _admin(kafka)
+    try:
+        return len(admin.describe_cluster()["brokers"])
+    except KafkaError as exc:
+        raise TopicError(f"cannot describe the cluster at {kafka.bootstrap_servers}: {exc}") from exc
+    finally:
+        admin.close()
 
 
 def ensure_topics(
@@ -69,7 +103,8 @@ def ensure_topics(
 ) -> list[str]:
     """Creates whichever of `wanted` (name -> partitions) are missing; returns the names created.
 
-    Every topic is capped by size. The topics in `retention_ms` (name -> milliseconds) are also kept for
+    Every topic is capped by size, and one of three or more replicas needs two of them in sync for a
+    write (`schemas.durability_configs`). The topics in `retention_ms` (name -> milliseconds) are also kept for
     that long from each record's arrival: the broker stamps their records with the time it appended them
     (`LogAppendTime`), since our producers stamp event times and a time retention on those deleted a
     replay of last month's history as soon as it arrived. The others keep no time retention.
@@ -84,9 +119,11 @@ def ensure_topics(
 
         def config(name: str) -> dict[str, str]:
             if name not in timed:
-                return {"retention.ms": "-1", "retention.bytes": str(retention_bytes)}
+                return {"retention.ms": "-1", "retention.bytes": str(retention_bytes), **durable}
             return {"retention.ms": str(timed[name]), "retention.bytes": str(retention_bytes),
-                    "message.timestamp.type": "LogAppendTime"}  # fmt: skip
+                    "message.timestamp.type": "LogAppendTime", **durable}  # fmt: skip
+
+        durable = durability_configs(replication_factor)
 
         missing = [
             NewTopic(name, partitions, replication_factor, topic_configs=config(name))
@@ -124,7 +161,10 @@ def describe_topics(kafka: KafkaSettings) -> list[TopicInfo]:
         return sorted(
             (
                 TopicInfo(
-                    d["name"], len(d["partitions"]), sum(v for tp, v in ends.items() if tp.topic == d["name"])
+                    d["name"],
+                    len(d["partitions"]),
+                    sum(v for tp, v in ends.items() if tp.topic == d["name"]),
+                    len(d["partitions"][0]["replica_nodes"]) if d["partitions"] else 0,
                 )
                 for d in described
             ),

@@ -26,7 +26,7 @@ from pipeline.warehouse.routes import sink_routes
 from pulse.errors import PulseError, TopicError
 from pulse.local.child_process import PulseChild
 from pulse.local.worker_process import WorkerProcess
-from pulse.settings import Settings, as_environment
+from pulse.settings import Settings, as_environment, on_cluster
 from pulse.topics import WAIT_POLL_S, OffsetReader, ensure_topics, wait_committed, wait_group_settled
 from schemas.wire import end_of_input_tick, state_changelog_topic
 
@@ -111,11 +111,13 @@ class LocalPipeline:
         return self.children
 
     def start(self) -> None:
-        s = self.settings
+        """Creates the run's topics and starts its pieces. The topics' replication factor is resolved here,
+        once: the children are handed the number (`child_env`) and never ask the cluster again."""
+        self.settings = s = on_cluster(self.settings)
         ensure_topics(
             self.kafka,
             s.topics.partitions(self.topics),
-            s.topics.replication_factor,
+            s.topics.replicas,
             s.topics.retention_bytes,
             s.topics.retention_ms(self.topics),
         )
