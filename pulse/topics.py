@@ -261,16 +261,19 @@ class OffsetReader:
     """Consumer groups' committed offsets and lag, read over one admin client and one consumer kept open,
     for callers that read again and again (the waits below, the live view). Opening the two costs about
     13 ms of CPU and 120 ms, most of it loading metadata; a read over open ones about 1 ms and 2 ms. The
-    partitions of a set of topics are looked up once, and again while one of the topics does not exist."""
+    partitions of a set of topics are looked up once, and again while one of the topics does not exist.
+
+    A read that fails closes both clients, and the next read opens new ones. kafka-python 3.0's admin
+    client caches a group's coordinator for as long as it lives, also when that broker is gone: on a
+    3-broker cluster with the coordinator killed, `list_group_offsets` kept failing with ECONNREFUSED for
+    minutes while another broker had long taken the group over (a `pulse run` waited out its 600 s for
+    workers that had committed everything). New clients look the coordinator and the leaders up again."""
 
     def __init__(self, kafka: KafkaSettings) -> None:
         self.kafka = kafka
-        self._admin = _admin(kafka)
-        try:
-            self._consumer = KafkaConsumer(**kafka.client_config())
-        except (KafkaError, OSError) as exc:
-            self._admin.close()
-            raise TopicError(f"cannot reach Kafka at {kafka.bootstrap_servers}: {exc}") from exc
+        self._admin: KafkaAdminClient | None = None
+        self._consumer: KafkaConsumer | None = None
+        self._open()
         self._partitions: dict[tuple[str, ...], list[TopicPartition]] = {}
 
     def __enter__(self) -> OffsetReader:
@@ -280,15 +283,21 @@ class OffsetReader:
         self.close()
 
     def close(self) -> None:
-        self._consumer.close()
-        self._admin.close()
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
 
     def lag(self, group: str, topics: list[str]) -> dict[str, int]:
         """Messages of each topic not yet committed by `group` (all of them if it never committed)."""
+        _, consumer = self._open()
         try:
-            partitions = self._partitions_of(topics)
-            ends = self._consumer.end_offsets(partitions) if partitions else {}
+            partitions = self._partitions_of(consumer, topics)
+            ends = consumer.end_offsets(partitions) if partitions else {}
         except KafkaError as exc:
+            self.close()
             raise TopicError(
                 f"cannot read the lag of {group} on {self.kafka.bootstrap_servers}: {exc}"
             ) from exc
@@ -300,9 +309,11 @@ class OffsetReader:
 
     def committed(self, group: str, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         """The group's committed offset per partition (-1 where it never committed)."""
+        admin, _ = self._open()
         try:
-            committed = self._admin.list_group_offsets({group: partitions}).get(group, {})
+            committed = admin.list_group_offsets({group: partitions}).get(group, {})
         except KafkaError as exc:
+            self.close()
             raise TopicError(
                 f"cannot read the offsets of {group} on {self.kafka.bootstrap_servers}: {exc}"
             ) from exc
@@ -310,11 +321,22 @@ class OffsetReader:
             tp: (meta.offset if meta is not None else -1) for tp in partitions for meta in [committed.get(tp)]
         }
 
-    def _partitions_of(self, topics: list[str]) -> list[TopicPartition]:
+    def _open(self) -> tuple[KafkaAdminClient, KafkaConsumer]:
+        if self._admin is None:
+            self._admin = _admin(self.kafka)
+        if self._consumer is None:
+            try:
+                self._consumer = KafkaConsumer(**self.kafka.client_config())
+            except (KafkaError, OSError) as exc:
+                self.close()
+                raise TopicError(f"cannot reach Kafka at {self.kafka.bootstrap_servers}: {exc}") from exc
+        return self._admin, self._consumer
+
+    def _partitions_of(self, consumer: KafkaConsumer, topics: list[str]) -> list[TopicPartition]:
         key = tuple(topics)
         found = self._partitions.get(key)
         if found is None:
-            found = _partitions(self._consumer, topics)
+            found = _partitions(consumer, topics)
             if {tp.topic for tp in found} == set(topics):
                 self._partitions[key] = found
         return found
