@@ -23,8 +23,8 @@ from pulse.commands import process as process_commands
 from pulse.commands import run as run_commands
 from pulse.commands import warehouse as warehouse_commands
 from pulse.commands.support import Context, console, fail_cleanly, human_duration
-from pulse.local.local_kafka import LocalKafka
-from pulse.settings import Settings, shown
+from pulse.local.local_kafka import MAX_BROKERS, ClusterInfo, LocalKafka
+from pulse.settings import Settings, on_cluster, shown
 from pulse.topics import describe_topics, ensure_topics
 from schemas import ClockLimit, InvalidEvent, parse_line
 
@@ -62,14 +62,17 @@ def main(ctx: click.Context, state_dir: Path | None, bootstrap: str | None, log_
 
 @main.group()
 def kafka() -> None:
-    """Run a real single-node Kafka broker locally (KRaft, from Maven jars; no Docker needed)."""
+    """Run a real Kafka locally: one broker, or a cluster of several (KRaft, from Maven jars; no Docker
+    needed)."""
 
 
 def _local_kafka(settings: Settings) -> LocalKafka:
     return LocalKafka(settings.local_kafka, settings.state_dir)
 
 
-def _local_overrides(port: int | None, controller_port: int | None, partitions: int | None) -> dict[str, Any]:
+def _local_overrides(
+    port: int | None, controller_port: int | None, partitions: int | None, brokers: int | None = None
+) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     local: dict[str, Any] = {}
     if port is not None:
@@ -77,6 +80,8 @@ def _local_overrides(port: int | None, controller_port: int | None, partitions: 
         overrides["kafka"] = {"bootstrap_servers": f"127.0.0.1:{port}"}
     if controller_port is not None:
         local["controller_port"] = controller_port
+    if brokers is not None:
+        local["brokers"] = brokers
     if local:
         overrides["local_kafka"] = local
     if partitions is not None:
@@ -84,13 +89,22 @@ def _local_overrides(port: int | None, controller_port: int | None, partitions: 
     return overrides
 
 
+def _on_local_kafka(settings: Settings, info: ClusterInfo) -> Settings:
+    """`settings` pointed at the running local Kafka (all its brokers), replication resolved against it."""
+    kafka = settings.kafka.model_copy(update={"bootstrap_servers": info.bootstrap})
+    return on_cluster(settings.model_copy(update={"kafka": kafka}))
+
+
 _port_option = click.option(
-    "--port", type=click.IntRange(1, 65535), help="Client port. Env: PULSE_LOCAL_KAFKA__PORT. Default: 9092"
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="Client port (of the first broker; broker i uses PORT+2i). Env: PULSE_LOCAL_KAFKA__PORT. Default: 9092",
 )
 _controller_option = click.option(
     "--controller-port",
     type=click.IntRange(1, 65535),
-    help="KRaft controller port. Env: PULSE_LOCAL_KAFKA__CONTROLLER_PORT. Default: 9093",
+    help="KRaft controller port (of the first broker; broker i uses CONTROLLER_PORT+2i). "
+    "Env: PULSE_LOCAL_KAFKA__CONTROLLER_PORT. Default: 9093",
 )
 
 
@@ -98,28 +112,49 @@ _controller_option = click.option(
 @_port_option
 @_controller_option
 @click.option(
+    "--brokers",
+    type=click.IntRange(1, MAX_BROKERS),
+    help="Brokers (each also a KRaft controller); 3 for a cluster that survives the loss of one. "
+    "Env: PULSE_LOCAL_KAFKA__BROKERS. Default: 1",
+)
+@click.option(
     "--partitions",
     type=click.IntRange(1, 1024),
     help="Partitions of each event topic. Env: PULSE_TOPICS__EVENT_PARTITIONS. Default: 4",
 )
 @click.pass_obj
 @fail_cleanly
-def kafka_up(obj: Context, port: int | None, controller_port: int | None, partitions: int | None) -> None:
-    """Start the local broker (or find it running) and create the pipeline's topics."""
-    settings = obj.settings(**_local_overrides(port, controller_port, partitions))
+def kafka_up(
+    obj: Context, port: int | None, controller_port: int | None, brokers: int | None, partitions: int | None
+) -> None:
+    """Start the local Kafka (or find it running) and create the pipeline's topics.
+
+    With --brokers 3: three nodes, each a broker and a KRaft controller (a static quorum), internal topics
+    with 3 replicas and 2 in sync; the pipeline's topics get min(3, brokers) replicas unless
+    PULSE_TOPICS__REPLICATION_FACTOR says otherwise. A broker of the cluster that stopped is started again."""
+    settings = obj.settings(**_local_overrides(port, controller_port, partitions, brokers))
     broker = _local_kafka(settings)
     with console.status("starting Kafka (first run collects the jars with Maven)..."):
         info, started = broker.up()
-    console.print(f"Kafka {'started' if started else 'already running'} at {info.bootstrap} (pid {info.pid})")
+    if len(info.brokers) == 1:
+        console.print(
+            f"Kafka {'started' if started else 'already running'} at {info.bootstrap} (pid {info.pids[0]})"
+        )
+    else:
+        console.print(
+            f"Kafka cluster of {len(info.brokers)} brokers {'started' if started else 'already running'} at "
+            f"{info.bootstrap} (pids {', '.join(map(str, info.pids))})"
+        )
+    settings = _on_local_kafka(settings, info)
     created = ensure_topics(
         settings.kafka,
         settings.topics.partitions(settings.topics.names),
-        settings.topics.replication_factor,
+        settings.topics.replicas,
         settings.topics.retention_bytes,
         settings.topics.retention_ms(settings.topics.names),
     )
     if created:
-        console.print(f"created topics: {', '.join(created)}")
+        console.print(f"created topics ({settings.topics.replicas} replicas): {', '.join(created)}")
     _print_topics(settings)
 
 
@@ -128,9 +163,15 @@ def kafka_up(obj: Context, port: int | None, controller_port: int | None, partit
 @click.pass_obj
 @fail_cleanly
 def kafka_down(obj: Context, port: int | None) -> None:
-    """Stop the local broker; no java process is left behind."""
+    """Stop the local Kafka, every broker of it; no java process is left behind."""
     broker = _local_kafka(obj.settings(**_local_overrides(port, None, None)))
-    console.print("Kafka stopped" if broker.down() else "Kafka was not running")
+    info = broker.info()
+    if not broker.down():
+        console.print("Kafka was not running")
+    elif info is not None and len(info.brokers) > 1:
+        console.print(f"Kafka stopped ({len(info.brokers)} brokers)")
+    else:
+        console.print("Kafka stopped")
 
 
 @kafka.command("status")
@@ -138,22 +179,33 @@ def kafka_down(obj: Context, port: int | None) -> None:
 @click.pass_obj
 @fail_cleanly
 def kafka_status(obj: Context, port: int | None) -> None:
-    """Show the local broker's address, pid, uptime and topics. Exit code 1 if it is not running."""
+    """Show the local Kafka's brokers (address, pid, uptime) and topics. Exit code 1 if none runs."""
     settings = obj.settings(**_local_overrides(port, None, None))
     info = _local_kafka(settings).info()
     if info is None:
         console.print(f"Kafka is not running (state directory {settings.state_dir.resolve()})")
         sys.exit(1)
-    console.print(
-        f"bootstrap: {info.bootstrap}\npid:       {info.pid}\nuptime:    {human_duration(info.uptime_s)}"
-    )
-    _print_topics(settings)
+    if len(info.brokers) == 1:
+        (broker,) = info.brokers
+        console.print(
+            f"bootstrap: {broker.bootstrap}\npid:       {broker.pid}\nuptime:    {human_duration(broker.uptime_s)}"
+        )
+    else:
+        console.print(f"bootstrap: {info.bootstrap}")
+        brokers = Table("broker", "address", "controller", "pid", "uptime")
+        for b in info.brokers:
+            brokers.add_row(
+                str(b.node_id), b.bootstrap, b.controller or "-", str(b.pid), human_duration(b.uptime_s)
+            )
+        console.print(brokers)
+    kafka_settings = settings.kafka.model_copy(update={"bootstrap_servers": info.bootstrap})
+    _print_topics(settings.model_copy(update={"kafka": kafka_settings}))
 
 
 def _print_topics(settings: Settings) -> None:
-    table = Table("topic", "partitions", "messages")
+    table = Table("topic", "partitions", "replicas", "messages")
     for topic in describe_topics(settings.kafka):
-        table.add_row(topic.name, str(topic.partitions), f"{topic.messages:,}")
+        table.add_row(topic.name, str(topic.partitions), str(topic.replicas), f"{topic.messages:,}")
     console.print(table)
 
 
@@ -163,11 +215,11 @@ def _print_topics(settings: Settings) -> None:
 @fail_cleanly
 def topics_command(obj: Context, partitions: int | None) -> None:
     """Create the pipeline's topics on the configured Kafka cluster (missing ones only)."""
-    settings = obj.settings(**_local_overrides(None, None, partitions))
+    settings = on_cluster(obj.settings(**_local_overrides(None, None, partitions)))
     created = ensure_topics(
         settings.kafka,
         settings.topics.partitions(settings.topics.names),
-        settings.topics.replication_factor,
+        settings.topics.replicas,
         settings.topics.retention_bytes,
         settings.topics.retention_ms(settings.topics.names),
     )

@@ -66,6 +66,13 @@ def load(**overrides: Any) -> Settings:
     return Settings(**{key: value for key, value in overrides.items() if value is not None})
 
 
+def on_cluster(settings: Settings) -> Settings:
+    """`settings` with what depends on the Kafka cluster they name resolved against it, asking it once:
+    the topics' replication factor ("auto" becomes min(3, its brokers)). For the entry points that create
+    topics, once their bootstrap servers are final; `as_environment` then hands the number on."""
+    return settings.model_copy(update={"topics": settings.topics.resolved(settings.kafka)})
+
+
 def as_environment(settings: Settings) -> dict[str, str]:
     """Every setting as the `PULSE_*` variables that `load()` reads back into equal settings: how `pulse run`
     hands its resolved settings (environment, options and what it decided) to the commands it starts, so no

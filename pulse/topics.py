@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
@@ -12,7 +13,10 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from pydantic import BaseModel, Field
 
 from pulse.errors import TopicError
-from schemas import KafkaSettings, Topics
+from schemas import KafkaSettings, Topics, durability_configs
+
+# At most this many replicas of a partition where the cluster has the brokers (Kafka's usual production setting).
+MAX_AUTO_REPLICAS = 3
 
 
 class TopicSettings(BaseModel):
@@ -22,7 +26,8 @@ class TopicSettings(BaseModel):
     event_partitions: int = Field(default=4, ge=1, le=1024)
     alert_partitions: int = Field(default=1, ge=1, le=1024)
     dead_letter_partitions: int = Field(default=1, ge=1, le=1024)
-    replication_factor: int = Field(default=1, ge=1, le=16)
+    # "auto": min(3, the brokers the cluster reports), asked once per process (`resolved`).
+    replication_factor: Annotated[int, Field(ge=1, le=16)] | Literal["auto"] = "auto"
     retention_bytes: int = Field(default=1 << 30, ge=1 << 20, description="per partition; -1: unbounded")
     retention_h: float = Field(
         default=168.0,
@@ -35,6 +40,22 @@ class TopicSettings(BaseModel):
     @property
     def names(self) -> Topics:
         return Topics.prefixed(self.prefix)
+
+    @property
+    def replicas(self) -> int:
+        """The replication factor of the topics we create, once `resolved`: reading it before is a bug of
+        the entry point (an "auto" never reaches a topic)."""
+        if self.replication_factor == "auto":
+            raise TopicError("the replication factor is 'auto' and was not resolved against the cluster")
+        return self.replication_factor
+
+    def resolved(self, kafka: KafkaSettings) -> TopicSettings:
+        """These settings with an "auto" replication factor made a number: min(3, the brokers the cluster
+        at `kafka` reports, those down for the moment included). Each entry point calls this once, before
+        it creates a topic; `pulse run` hands the number to its children, which do not ask again."""
+        if self.replication_factor != "auto":
+            return self
+        return self.model_copy(update={"replication_factor": min(MAX_AUTO_REPLICAS, cluster_size(kafka))})
 
     def retention_ms(self, topics: Topics) -> dict[str, int]:
         """The topics kept for `retention_h` (from each record's arrival), by name: those that carry what
@@ -58,6 +79,19 @@ class TopicInfo:
     name: str
     partitions: int
     messages: int  # the sum of the partitions' end offsets: messages ever written, not events
+    replicas: int  # of its first partition
+
+
+def cluster_size(kafka: KafkaSettings) -> int:
+    """The brokers the cluster reports, fenced ones (down for the moment) included: in KRaft a broker
+    stays registered when it stops, so this is the cluster's size, not how many brokers happen to be up."""
+    admin = _admin(kafka)
+    try:
+        return len(admin.describe_cluster()["brokers"])
+    except KafkaError as exc:
+        raise TopicError(f"cannot describe the cluster at {kafka.bootstrap_servers}: {exc}") from exc
+    finally:
+        admin.close()
 
 
 def ensure_topics(
@@ -69,7 +103,8 @@ def ensure_topics(
 ) -> list[str]:
     """Creates whichever of `wanted` (name -> partitions) are missing; returns the names created.
 
-    Every topic is capped by size. The topics in `retention_ms` (name -> milliseconds) are also kept for
+    Every topic is capped by size, and one of three or more replicas needs two of them in sync for a
+    write (`schemas.durability_configs`). The topics in `retention_ms` (name -> milliseconds) are also kept for
     that long from each record's arrival: the broker stamps their records with the time it appended them
     (`LogAppendTime`), since our producers stamp event times and a time retention on those deleted a
     replay of last month's history as soon as it arrived. The others keep no time retention.
@@ -84,9 +119,11 @@ def ensure_topics(
 
         def config(name: str) -> dict[str, str]:
             if name not in timed:
-                return {"retention.ms": "-1", "retention.bytes": str(retention_bytes)}
+                return {"retention.ms": "-1", "retention.bytes": str(retention_bytes), **durable}
             return {"retention.ms": str(timed[name]), "retention.bytes": str(retention_bytes),
-                    "message.timestamp.type": "LogAppendTime"}  # fmt: skip
+                    "message.timestamp.type": "LogAppendTime", **durable}  # fmt: skip
+
+        durable = durability_configs(replication_factor)
 
         missing = [
             NewTopic(name, partitions, replication_factor, topic_configs=config(name))
@@ -124,7 +161,10 @@ def describe_topics(kafka: KafkaSettings) -> list[TopicInfo]:
         return sorted(
             (
                 TopicInfo(
-                    d["name"], len(d["partitions"]), sum(v for tp, v in ends.items() if tp.topic == d["name"])
+                    d["name"],
+                    len(d["partitions"]),
+                    sum(v for tp, v in ends.items() if tp.topic == d["name"]),
+                    len(d["partitions"][0]["replica_nodes"]) if d["partitions"] else 0,
                 )
                 for d in described
             ),
@@ -221,16 +261,19 @@ class OffsetReader:
     """Consumer groups' committed offsets and lag, read over one admin client and one consumer kept open,
     for callers that read again and again (the waits below, the live view). Opening the two costs about
     13 ms of CPU and 120 ms, most of it loading metadata; a read over open ones about 1 ms and 2 ms. The
-    partitions of a set of topics are looked up once, and again while one of the topics does not exist."""
+    partitions of a set of topics are looked up once, and again while one of the topics does not exist.
+
+    A read that fails closes both clients, and the next read opens new ones. kafka-python 3.0's admin
+    client caches a group's coordinator for as long as it lives, also when that broker is gone: on a
+    3-broker cluster with the coordinator killed, `list_group_offsets` kept failing with ECONNREFUSED for
+    minutes while another broker had long taken the group over (a `pulse run` waited out its 600 s for
+    workers that had committed everything). New clients look the coordinator and the leaders up again."""
 
     def __init__(self, kafka: KafkaSettings) -> None:
         self.kafka = kafka
-        self._admin = _admin(kafka)
-        try:
-            self._consumer = KafkaConsumer(**kafka.client_config())
-        except (KafkaError, OSError) as exc:
-            self._admin.close()
-            raise TopicError(f"cannot reach Kafka at {kafka.bootstrap_servers}: {exc}") from exc
+        self._admin: KafkaAdminClient | None = None
+        self._consumer: KafkaConsumer | None = None
+        self._open()
         self._partitions: dict[tuple[str, ...], list[TopicPartition]] = {}
 
     def __enter__(self) -> OffsetReader:
@@ -240,15 +283,21 @@ class OffsetReader:
         self.close()
 
     def close(self) -> None:
-        self._consumer.close()
-        self._admin.close()
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
 
     def lag(self, group: str, topics: list[str]) -> dict[str, int]:
         """Messages of each topic not yet committed by `group` (all of them if it never committed)."""
+        _, consumer = self._open()
         try:
-            partitions = self._partitions_of(topics)
-            ends = self._consumer.end_offsets(partitions) if partitions else {}
+            partitions = self._partitions_of(consumer, topics)
+            ends = consumer.end_offsets(partitions) if partitions else {}
         except KafkaError as exc:
+            self.close()
             raise TopicError(
                 f"cannot read the lag of {group} on {self.kafka.bootstrap_servers}: {exc}"
             ) from exc
@@ -260,9 +309,11 @@ class OffsetReader:
 
     def committed(self, group: str, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         """The group's committed offset per partition (-1 where it never committed)."""
+        admin, _ = self._open()
         try:
-            committed = self._admin.list_group_offsets({group: partitions}).get(group, {})
+            committed = admin.list_group_offsets({group: partitions}).get(group, {})
         except KafkaError as exc:
+            self.close()
             raise TopicError(
                 f"cannot read the offsets of {group} on {self.kafka.bootstrap_servers}: {exc}"
             ) from exc
@@ -270,11 +321,22 @@ class OffsetReader:
             tp: (meta.offset if meta is not None else -1) for tp in partitions for meta in [committed.get(tp)]
         }
 
-    def _partitions_of(self, topics: list[str]) -> list[TopicPartition]:
+    def _open(self) -> tuple[KafkaAdminClient, KafkaConsumer]:
+        if self._admin is None:
+            self._admin = _admin(self.kafka)
+        if self._consumer is None:
+            try:
+                self._consumer = KafkaConsumer(**self.kafka.client_config())
+            except (KafkaError, OSError) as exc:
+                self.close()
+                raise TopicError(f"cannot reach Kafka at {self.kafka.bootstrap_servers}: {exc}") from exc
+        return self._admin, self._consumer
+
+    def _partitions_of(self, consumer: KafkaConsumer, topics: list[str]) -> list[TopicPartition]:
         key = tuple(topics)
         found = self._partitions.get(key)
         if found is None:
-            found = _partitions(self._consumer, topics)
+            found = _partitions(consumer, topics)
             if {tp.topic for tp in found} == set(topics):
                 self._partitions[key] = found
         return found

@@ -2,7 +2,13 @@
 its wire format on Kafka, the ClickHouse DDL, and how a post's ids make its public address. It imports
 neither `agents` nor `pipeline`."""
 
-from schemas.connection import MIN_SECRET_CHARS, KafkaSettings, Secret
+from schemas.connection import (
+    MIN_SECRET_CHARS,
+    KafkaSettings,
+    Secret,
+    durability_configs,
+    min_insync_replicas,
+)
 from schemas.ddl import Migration, migrations
 from schemas.errors import EventAhead, InvalidEvent, InvalidSnapshot, SchemaError
 from schemas.event import (
@@ -69,11 +75,13 @@ __all__ = [
     "dead_letter_headers",
     "decode_events",
     "decode_message",
+    "durability_configs",
     "encode_event",
     "encode_events",
     "encode_message",
     "is_canonical",
     "migrations",
+    "min_insync_replicas",
     "parse_line",
     "parse_ts",
     "post_url",

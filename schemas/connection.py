@@ -60,3 +60,18 @@ class KafkaSettings(BaseModel):
         if self.ssl_cafile:
             config["ssl_cafile"] = self.ssl_cafile
         return config
+
+
+def min_insync_replicas(replicas: int) -> int:
+    """In-sync replicas a write with acks=all needs on a topic of `replicas` replicas: two where there are
+    three or more (an acknowledged write is then on two brokers, and one broker may be lost without writes
+    being refused), else one."""
+    return 2 if replicas >= 3 else 1
+
+
+def durability_configs(replicas: int) -> dict[str, str]:
+    """The topic configs every topic the project creates with `replicas` replicas carries for it: the
+    topic's own `min.insync.replicas` (2) from three replicas on, whatever the cluster's default (1 unless
+    its operator changed it); nothing below three, where the broker's default is the only sane value."""
+    needed = min_insync_replicas(replicas)
+    return {"min.insync.replicas": str(needed)} if needed > 1 else {}

@@ -33,7 +33,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     settings = LocalKafkaSettings(port=free_port(), controller_port=free_port())
     broker = LocalKafka(settings, tmp_path_factory.mktemp("broker-state"))
     info, _ = broker.up()  # raises LocalKafkaError (a failure, not a skip) when the broker cannot start
-    print(f"\nreal Kafka broker for this test session: {info.bootstrap} (pid {info.pid})")
+    print(f"\nreal Kafka broker for this test session: {info.bootstrap} (pid {info.pids[0]})")
     try:
         yield info.bootstrap
     finally:

@@ -37,7 +37,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from pipeline.errors import NotifierKafkaError
 from pipeline.kafka_clients import known_partitions
 from pipeline.notify.held_back import HeldBackReport
-from schemas import KafkaSettings
+from schemas import KafkaSettings, durability_configs
 from schemas.outputs import Alert
 
 CATCH_UP_TIMEOUT_S = 60.0
@@ -106,6 +106,7 @@ class DeliveryLedger:
             "cleanup.policy": "compact,delete",
             "retention.ms": str(retention_ms),
             "segment.ms": str(max(60_000, min(retention_ms // 4, 86_400_000))),  # old segments can go
+            **durability_configs(self.replication_factor),
         }
         try:
             admin = KafkaAdminClient(**self.kafka.client_config())

@@ -38,7 +38,7 @@ from pipeline.stream.faust_fixes import (
 )
 from pipeline.stream.partition import Effects, PartitionProcessor
 from pipeline.stream.settings import ProcessorSettings
-from schemas import MAX_CLOCK_SKEW_S, KafkaSettings, Topics, dead_letter_headers
+from schemas import MAX_CLOCK_SKEW_S, KafkaSettings, Topics, dead_letter_headers, durability_configs
 from schemas.outputs import Alert, encode_output_messages, encode_outputs
 from schemas.wire import SOURCE_TS_HEADER, Erasure, partition_of, read_erasure, read_tick, record_source
 
@@ -96,10 +96,13 @@ def build_app(
     # Compacted, and compacted within a day of a value being replaced: `pulse erase` saves a person's
     # windows and clocks again without them, and only compaction removes the older values from the log.
     # Restored in bulk when a worker gains a partition (faust_fixes.state_table), not record by record.
+    # With three replicas or more, two in sync for a write, as every topic we create.
     state = StateTable(
-            app, name="state", beacon=app.tables.beacon, partitions=partitions, key_type=bytes,
-            value_type=bytes, extra_topic_configs={"max.compaction.lag.ms": str(CHANGELOG_MAX_COMPACTION_LAG_MS)},
-            client_config=kafka.client_config(), inputs=topics.processor_inputs,
+        app, name="state", beacon=app.tables.beacon, partitions=partitions, key_type=bytes, value_type=bytes,
+        extra_topic_configs={
+            "max.compaction.lag.ms": str(CHANGELOG_MAX_COMPACTION_LAG_MS), **durability_configs(replication_factor),
+        },
+        client_config=kafka.client_config(), inputs=topics.processor_inputs,
     )  # fmt: skip
     app.tables.add(state)
     raw: dict[str, Any] = {

@@ -41,7 +41,8 @@ class BrokerPass:
 def broker_pass(settings: Settings, file: Path) -> BrokerPass:
     """Replays `file` into topics of its own, reads every record back, deletes the topics."""
     topics = Topics.prefixed(f"bench-raw-{int(time.time() * 1000)}-")
-    ensure_topics(settings.kafka, settings.topics.partitions(topics), settings.topics.replication_factor)
+    replicas = settings.topics.resolved(settings.kafka).replicas
+    ensure_topics(settings.kafka, settings.topics.partitions(topics), replicas)
     try:
         started = time.perf_counter()
         with (

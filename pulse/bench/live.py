@@ -43,7 +43,7 @@ from pulse.errors import PulseError
 from pulse.local.child_process import PulseChild
 from pulse.local.local_kafka import free_port
 from pulse.local.local_pipeline import LocalPipeline, RunOptions
-from pulse.settings import Settings
+from pulse.settings import Settings, on_cluster
 from pulse.topics import ensure_topics
 
 PROBE_GROUP = 215000777
@@ -170,7 +170,7 @@ def run_live_bench(
     secret = uuid.uuid4().hex + uuid.uuid4().hex
     log_dir = settings.state_dir.resolve() / "bench" / run_id.rstrip("-")
     with AlertRecorder() as recorder:
-        s = _bench_settings(settings, run_id, store, secret, recorder.url, sla_s)
+        s = on_cluster(_bench_settings(settings, run_id, store, secret, recorder.url, sla_s))
         pipeline = LocalPipeline(s, RunOptions(workers=1, notify=True, webhooks=True), log_dir)
         bare_port = free_port()
         bare = PulseChild(
@@ -185,7 +185,7 @@ def run_live_bench(
             ]  # fmt: skip
             warm_up, bodies = bodies[:WARM_UP_REQUESTS], bodies[WARM_UP_REQUESTS:]
             alone_bodies, bodies = bodies[:load_requests], bodies[load_requests:]
-            ensure_topics(s.kafka, s.topics.partitions(pipeline.topics), s.topics.replication_factor)
+            ensure_topics(s.kafka, s.topics.partitions(pipeline.topics), s.topics.replicas)
             children = pipeline.plan()
             receiver_child = next(c for c in children if c.args == ["webhooks"])
             receiver_child.start()

@@ -82,8 +82,12 @@ def bench(
         "alert p99 ms", "worker peak MB", "loader peak MB", title="end to end: replay into ClickHouse",
     )  # fmt: skip
     broker = LocalKafka(settings.local_kafka, settings.state_dir).info()
-    broker_pid = (
-        broker.pid if broker is not None and broker.bootstrap == settings.kafka.bootstrap_servers else None
+    broker_pid = (  # the CPU of one local broker; a cluster's is not measured
+        broker.pids[0]
+        if broker is not None
+        and broker.bootstrap == settings.kafka.bootstrap_servers
+        and len(broker.pids) == 1
+        else None
     )
     cpu_table = Table(
         "events/message", "events", "read s", "processed s", "loaded s",

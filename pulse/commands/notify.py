@@ -13,6 +13,7 @@ from pipeline.notify.messages import human_wait
 from pipeline.notify.notifier import Notifier
 from pipeline.notify.settings import load_destinations
 from pulse.commands.support import Context, Duration, err_console, fail_cleanly, stop_on_signals
+from pulse.settings import on_cluster
 from pulse.topics import ensure_topics
 
 
@@ -81,21 +82,21 @@ def notify(
         "digest_threshold": digest_threshold,
         "digest_window_s": digest_window_s,
     }
-    settings = obj.settings(notify={k: v for k, v in overrides.items() if v is not None})
+    settings = on_cluster(obj.settings(notify={k: v for k, v in overrides.items() if v is not None}))
     destinations = build_destinations(load_destinations(settings.notify), settings.notify)
     topics = settings.topics.names
     wanted = settings.topics.partitions(topics)
     ensure_topics(
         settings.kafka,
         {name: wanted[name] for name in (topics.alerts, topics.dead_letters)},
-        settings.topics.replication_factor,
+        settings.topics.replicas,
         settings.topics.retention_bytes,
         settings.topics.retention_ms(topics),
     )
     notifier = Notifier(
         settings.notify, settings.kafka, topics, destinations,
         ledger_topic=settings.topics.prefix + settings.notify.ledger_topic,
-        replication_factor=settings.topics.replication_factor,
+        replication_factor=settings.topics.replicas,
     )  # fmt: skip
     max_age_s = settings.notify.max_alert_age_s
     holding = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pulse.commands.support import Context, Duration, err_console, fail_cleanly
+from pulse.settings import on_cluster
 from pulse.topics import check_partitions, ensure_topics
 
 
@@ -38,18 +39,18 @@ def process(obj: Context, app_id: str | None, sla_s: float | None, lateness_s: f
     from pipeline.stream.app import build_app, run_worker  # faust is heavy: load it for this command only
 
     overrides = {"app_id": app_id, "sla_default_s": sla_s, "allowed_lateness_s": lateness_s}
-    settings = obj.settings(processor={k: v for k, v in overrides.items() if v is not None})
+    settings = on_cluster(obj.settings(processor={k: v for k, v in overrides.items() if v is not None}))
     topics = settings.topics.names
     wanted = settings.topics.partitions(topics)
     ensure_topics(
-        settings.kafka, wanted, settings.topics.replication_factor, settings.topics.retention_bytes,
+        settings.kafka, wanted, settings.topics.replicas, settings.topics.retention_bytes,
         settings.topics.retention_ms(topics),
     )  # fmt: skip
     partitions = settings.topics.event_partitions
     check_partitions(settings.kafka, [*topics.processor_inputs, topics.ticks], partitions)
     app = build_app(
         settings.processor, settings.kafka, topics,
-        partitions=partitions, replication_factor=settings.topics.replication_factor,
+        partitions=partitions, replication_factor=settings.topics.replicas,
         max_clock_skew_s=settings.max_clock_skew_s,
     )  # fmt: skip
     err_console.print(

@@ -112,7 +112,8 @@ def run(
         broker = LocalKafka(settings.local_kafka, settings.state_dir)
         info, started = broker.up()
         address = info.bootstrap
-        err_console.print(f"Kafka: {'started' if started else 'reusing'} the local broker at {address}")
+        which = "broker" if len(info.brokers) == 1 else f"cluster of {len(info.brokers)} brokers"
+        err_console.print(f"Kafka: {'started' if started else 'reusing'} the local {which} at {address}")
         if not started:
             broker = None  # not ours to stop
     settings = settings.model_copy(

@@ -31,6 +31,7 @@ from pulse.commands.support import (
     stop_on_signals,
     yield_cpu,
 )
+from pulse.settings import on_cluster
 from pulse.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -64,9 +65,10 @@ def sink(obj: Context, dsn: str | None, batch_rows: int | None) -> None:
         sink={"batch_rows": batch_rows} if batch_rows else None,
     )
     yield_cpu(settings.sink.niceness)  # first: threads started from here on inherit it
+    settings = on_cluster(settings)
     topics = settings.topics.names
     ensure_topics(
-        settings.kafka, settings.topics.partitions(topics), settings.topics.replication_factor,
+        settings.kafka, settings.topics.partitions(topics), settings.topics.replicas,
         settings.topics.retention_bytes, settings.topics.retention_ms(topics),
     )  # fmt: skip
     raw = connect(settings.clickhouse)

@@ -26,7 +26,7 @@ from pipeline.warehouse.routes import sink_routes
 from pulse.errors import PulseError, TopicError
 from pulse.local.child_process import PulseChild
 from pulse.local.worker_process import WorkerProcess
-from pulse.settings import Settings, as_environment
+from pulse.settings import Settings, as_environment, on_cluster
 from pulse.topics import WAIT_POLL_S, OffsetReader, ensure_topics, wait_committed, wait_group_settled
 from schemas.wire import end_of_input_tick, state_changelog_topic
 
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 RESTARTS = 3  # per piece and run; then its exit ends the run
 RESTART_DELAYS_S = (0.0, 1.0, 5.0)  # before the first, second and third restart of a piece
+DELETE_TIMEOUT_S = 60.0  # a private run's clean-up, tried again while a lost broker is being fenced
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +112,13 @@ class LocalPipeline:
         return self.children
 
     def start(self) -> None:
-        s = self.settings
+        """Creates the run's topics and starts its pieces. The topics' replication factor is resolved here,
+        once: the children are handed the number (`child_env`) and never ask the cluster again."""
+        self.settings = s = on_cluster(self.settings)
         ensure_topics(
             self.kafka,
             s.topics.partitions(self.topics),
-            s.topics.replication_factor,
+            s.topics.replicas,
             s.topics.retention_bytes,
             s.topics.retention_ms(self.topics),
         )
@@ -203,15 +206,21 @@ class LocalPipeline:
             producer.close()
         deadline = time.monotonic() + timeout_s
         committed: dict[TopicPartition, int] = {}
+        error: TopicError | None = None
         with OffsetReader(self.kafka) as reader:
             while time.monotonic() < deadline:
                 self.check()
-                committed = reader.committed(self.app_id, list(wanted))
+                try:  # a broker lost meanwhile: the group's coordinator moves, the reader asks afresh
+                    committed = reader.committed(self.app_id, list(wanted))
+                except TopicError as exc:
+                    error = exc
+                    time.sleep(WAIT_POLL_S)
+                    continue
                 if all(committed[tp] >= offset for tp, offset in wanted.items()):
                     return
                 time.sleep(WAIT_POLL_S)
         raise PulseError(f"the stream workers did not take the end of the input within {timeout_s:.0f} s: "
-                         f"committed {committed}, wanted {wanted}")  # fmt: skip
+                         f"committed {committed}, wanted {wanted}; last error reading them: {error}")  # fmt: skip
 
     def wait_loaded(self, timeout_s: float) -> None:
         sources = [topic for _, topics in sink_routes(self.topics) for topic in topics]
@@ -228,10 +237,28 @@ class LocalPipeline:
                 raise PulseError(f"the loader does not serve queries ({served} missing)")
             time.sleep(0.1)
 
-    def delete_topics_and_groups(self) -> None:
+    def delete_topics_and_groups(self, timeout_s: float = DELETE_TIMEOUT_S) -> None:
         """For a private run, once it stopped: its topics, its workers' changelog, its notifier's delivery
         ledger and its consumer groups go (groups would otherwise stay on the broker, empty, until their
-        offsets expire after days)."""
+        offsets expire after days).
+
+        A broker of a cluster lost shortly before stays in the cluster's metadata until the controller
+        fences it (`broker.session.timeout.ms`, 9 s by default), and requests sent to it fail meanwhile
+        (seen: ECONNREFUSED from `list_groups`, which asks every broker, a second after a kill -9). So a
+        failed attempt is made again with a new client, until `timeout_s`; each attempt only does what
+        is left."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self._delete_topics_and_groups()
+                return
+            except (KafkaError, OSError) as exc:
+                if time.monotonic() >= deadline:
+                    raise TopicError(f"cannot delete the run's topics and groups: {exc}") from exc
+                log.warning("deleting the run's topics and groups failed (%s); trying again", exc)
+                time.sleep(1.0)
+
+    def _delete_topics_and_groups(self) -> None:
         changelog = state_changelog_topic(self.app_id)
         ledger = self.settings.topics.prefix + self.settings.notify.ledger_topic
         mine = {self.app_id, self.sink_group}
@@ -248,14 +275,12 @@ class LocalPipeline:
             if self.app_id in groups and self.workers:
                 # Static members do not leave when they stop (that is what lets a restarted worker take its
                 # partitions back at once): they are removed here, or the group stays until their sessions
-                # expire and cannot be deleted.
+                # expire and cannot be deleted. (Members already removed are reported, not raised.)
                 admin.remove_group_members(
                     self.app_id,
                     [MemberToRemove(group_instance_id=self.instance_id(i)) for i in range(len(self.workers))],
                 )
             if groups:
                 admin.delete_groups(sorted(groups))
-        except KafkaError as exc:
-            raise TopicError(f"cannot delete the run's topics and groups: {exc}") from exc
         finally:
             admin.close()

@@ -1,6 +1,7 @@
-"""`pulse kafka up | status | down` on a broker of its own: the launcher's whole lifecycle, as a user runs it.
+"""`pulse kafka up | status | down` on a broker of its own, and on a cluster of three: the launcher's whole
+lifecycle, as a user runs it.
 
-This is the one test that starts a second broker, because stopping the broker is what it checks.
+These tests start brokers beside the session's, because stopping them is what they check.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pulse.local.local_kafka import free_port, new_cluster_id
+from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType
+
+from pulse.local.local_kafka import free_port, free_port_block, new_cluster_id
 
 
 def pulse(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -92,3 +96,63 @@ def test_port_in_use_is_a_clear_message(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"port 127.0.0.1:{port} is in use by another process" in " ".join(result.stderr.split())
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_cluster_of_three_up_status_down(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    port = free_port_block(6)  # broker i: port+2i, controller port+1+2i
+    bootstrap = ",".join(f"127.0.0.1:{port + 2 * i}" for i in range(3))
+    up = pulse(
+        state, "kafka", "up", "--brokers", "3", "--port", str(port), "--controller-port", str(port + 1)
+    )
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert f"Kafka cluster of 3 brokers started at {bootstrap}" in "".join(up.stdout.split("\n")), up.stdout
+    try:
+        assert len(java_brokers(state)) == 3
+        admin = KafkaAdminClient(
+            bootstrap_servers=f"127.0.0.1:{port + 4}"
+        )  # a foreign client, one broker named
+        try:
+            brokers = admin.describe_cluster()["brokers"]
+            topic = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "likes")])["topic"][
+                "likes"
+            ]
+        finally:
+            admin.close()
+        assert sorted((b["broker_id"], b["port"], b.get("is_fenced")) for b in brokers) == [
+            (1, port, False), (2, port + 2, False), (3, port + 4, False),
+        ]  # fmt: skip
+        assert topic["min.insync.replicas"]["value"] == "2"
+
+        status = pulse(state, "kafka", "status")
+        assert status.returncode == 0, status.stderr
+        assert f"bootstrap: {bootstrap}" in status.stdout
+        for pid in java_brokers(state):
+            assert re.search(rf"│\s*{pid}\s*│", status.stdout), status.stdout
+        for i in range(3):
+            assert re.search(
+                rf"│ {i + 1}\s*│ 127.0.0.1:{port + 2 * i}\s*│ 127.0.0.1:{port + 1 + 2 * i}", status.stdout
+            )
+        assert re.search(r"likes\s*│\s*4\s*│\s*3\s*│", status.stdout), (
+            status.stdout
+        )  # 4 partitions, 3 replicas
+    finally:
+        down = pulse(state, "kafka", "down")
+    assert down.returncode == 0 and "Kafka stopped (3 brokers)" in down.stdout, down.stdout + down.stderr
+    assert java_brokers(state) == []
+
+
+def test_a_cluster_port_in_use_is_named_before_anything_starts(tmp_path: Path) -> None:
+    port = free_port_block(6)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port + 4))  # broker 2's client port
+        squatter.listen()
+        result = pulse(
+            tmp_path / "state", "kafka", "up", "--brokers", "3", "--port", str(port),
+            "--controller-port", str(port + 1),
+        )  # fmt: skip
+    said = " ".join(result.stderr.split())
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"port 127.0.0.1:{port + 4} is in use by another process" in said, said
+    assert "port+2i" in said and "Traceback" not in result.stdout + result.stderr
+    assert java_brokers(tmp_path / "state") == []

@@ -121,3 +121,24 @@ def test_a_command_with_an_empty_or_short_secret_stops_at_once_naming_it() -> No
         "webhooks.vk.secret (PULSE_WEBHOOKS__VK, field secret): this secret has 7 characters" in short.output
     )
     assert "hunter2" not in short.output, "the value given is never shown"
+
+
+def test_the_replication_factor_is_auto_unless_given_and_never_used_unresolved(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pulse.errors import TopicError
+    from schemas import KafkaSettings, durability_configs
+
+    topics = load().topics
+    assert topics.replication_factor == "auto"
+    with pytest.raises(TopicError, match="not resolved"):
+        _ = topics.replicas
+    monkeypatch.setenv("PULSE_TOPICS__REPLICATION_FACTOR", "2")
+    given = load().topics
+    unreachable = KafkaSettings(bootstrap_servers="127.0.0.1:1")
+    assert given.resolved(unreachable) is given and given.replicas == 2  # a number is not asked about
+    monkeypatch.setenv("PULSE_TOPICS__REPLICATION_FACTOR", "0")
+    with pytest.raises(ValidationError):
+        load()
+    assert durability_configs(1) == durability_configs(2) == {}
+    assert durability_configs(3) == durability_configs(5) == {"min.insync.replicas": "2"}

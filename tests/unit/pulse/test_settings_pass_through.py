@@ -29,6 +29,7 @@ CHOSEN: dict[str, Any] = {
     "kafka.security_protocol": "SASL_SSL",
     "kafka.sasl_mechanism": "SCRAM-SHA-512",
     "topics.prefix": "passthrough-",
+    "topics.replication_factor": 2,  # a number, where the default is "auto"
     "processor.app_id": "passthrough-app",
     "sink.group": "passthrough-sink",
     "notify.group": "passthrough-notify",
