@@ -19,14 +19,18 @@ from schemas import KafkaSettings
 
 
 def subscribed(kafka: KafkaSettings, topic: str, group: str) -> KafkaConsumer:
-    consumer = KafkaConsumer(**kafka.client_config(), group_id=group, enable_auto_commit=False)
+    # A heartbeat every half second: a member learns of the other's join (and rejoins) that soon, not after
+    # the default 3 s. Seen once under load in CI: the first join of two members took over 30 s.
+    consumer = KafkaConsumer(
+        **kafka.client_config(), group_id=group, enable_auto_commit=False, heartbeat_interval_ms=500
+    )
     assert known_partitions(consumer, topic, 30)
     consumer.subscribe([topic])
     return consumer
 
 
 def poll_until(consumers: list[KafkaConsumer], done: Callable[[], bool], failure: str) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90
     while not done():
         assert time.monotonic() < deadline, failure
         for consumer in consumers:
