@@ -242,8 +242,16 @@ def read_records(kafka: KafkaSettings, *topics: str) -> list[TopicRecord]:
 
 
 def check_partitions(kafka: KafkaSettings, names: list[str], expected: int) -> None:
-    """Raises `TopicError` unless every named topic has `expected` partitions (co-partitioning)."""
-    found = {t.name: t.partitions for t in describe_topics(kafka) if t.name in names}
+    """Raises `TopicError` unless every named topic has `expected` partitions (co-partitioning). Asks
+    about these topics only: a worker runs this at every start, and describing every topic of a cluster
+    with its end offsets took 1.6 s of a restart on a broker holding a few hundred topics."""
+    admin = _admin(kafka)
+    try:
+        found = {d["name"]: len(d["partitions"]) for d in admin.describe_topics(names) if d["partitions"]}
+    except KafkaError as exc:
+        raise TopicError(f"cannot describe topics on {kafka.bootstrap_servers}: {exc}") from exc
+    finally:
+        admin.close()
     wrong = {name: n for name, n in found.items() if n != expected}
     if wrong:
         listed = ", ".join(f"{name} has {n}" for name, n in sorted(wrong.items()))

@@ -30,6 +30,7 @@ from pipeline.stream.faust_fixes import (
     IdempotentProducer,
     PulseApp,
     PulseWorker,
+    QuickTableManager,
     StateTable,
     consumer_of,
     not_fetched,
@@ -90,6 +91,7 @@ def build_app(
         web_enabled=False,
         producer_max_batch_size=1 << 20,  # state records of a message go out as one batch
         producer_max_request_size=1 << 20,
+        TableManager=QuickTableManager,
         key_serializer="raw",  # the table's changelog: our own msgpack bytes
         value_serializer="raw",
     )

@@ -42,6 +42,7 @@ from pipeline.stream.state_format import (
     SPIKE,
     WINDOW,
     PartitionCounters,
+    belongs_to,
     decode_counters,
     decode_curve,
     decode_key,
@@ -103,10 +104,11 @@ class PartitionProcessor:
         event-time clocks saved ahead of the wall clock (by an event from the future, before such events
         were rejected) are forgotten, so the next events set them again."""
         restored = 0
+        partition = self.partition
         for raw_key, value in entries:
-            key = decode_key(raw_key)
-            if key[0] != self.partition:
+            if not belongs_to(raw_key, partition):
                 continue
+            key = decode_key(raw_key)
             ns = key[1]
             if ns == WINDOW:
                 self.engagement.restore((key[2], key[3], key[4], key[5]), value)

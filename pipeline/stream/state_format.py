@@ -166,6 +166,15 @@ def key_partition(key: bytes) -> int:
     return int(decode_key(key)[0])
 
 
+def belongs_to(key: bytes, partition: int) -> bool:
+    """Whether a state entry is `partition`'s, mostly without decoding its key: a key is a msgpack array
+    (a one-byte header up to 15 items) whose first item is the partition, a one-byte positive fixint below
+    128. A restoring worker reads its partitions' entries out of the whole table, one partition at a time."""
+    if 0 <= partition < 128 and len(key) > 1 and 0x90 <= key[0] <= 0x9F:
+        return key[1] == partition
+    return key_partition(key) == partition
+
+
 def encode_counters(counters: PartitionCounters) -> bytes:
     return _ENCODER.encode(counters)
 

@@ -11,7 +11,7 @@ where in faust's code that behaviour lives.
 - `producer`: acks=all with idempotence; many state records in one send.
 - `app`: the factory hooks for the two above; an agent's error stops the worker instead of skipping on.
 - `state_table`: the state table's changelog partitions restored in bulk by a plain consumer, not record by
-  record through faust's recovery.
+  record through faust's recovery; a table manager that starts without faust's one-second sleep.
 - `worker`: no terminal spinner (it turned every debug call into a log record); a watch on table recovery.
 - `input_cursors`, `recovery_watch`: the plain logic behind the consumer's and the worker's checks.
 """
@@ -25,7 +25,7 @@ from pipeline.stream.faust_fixes.consumer import (
     or_dash,
 )
 from pipeline.stream.faust_fixes.producer import IdempotentProducer
-from pipeline.stream.faust_fixes.state_table import StateTable
+from pipeline.stream.faust_fixes.state_table import QuickTableManager, StateTable
 from pipeline.stream.faust_fixes.worker import PulseWorker, run_worker
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "ProcessedAckConsumer",
     "PulseApp",
     "PulseWorker",
+    "QuickTableManager",
     "StateTable",
     "consumer_of",
     "not_fetched",

@@ -113,6 +113,8 @@ MEMBERS: tuple[Member, ...] = (
         "BulkRestoreStore",
     ),
     Member("faust.tables.recovery:Recovery", "_build_offsets", None, "why persisted_offset is answered"),
+    Member("faust.tables.manager:TableManager", "on_start", ("self",), "QuickTableManager"),
+    Member("faust.tables.manager:TableManager", "_update_channels", ("self",), "QuickTableManager"),
     # the agent and its timers (stream/app.py)
     Member("faust.types.tuples:Message", "tracked", None, "ProcessedAckConsumer.ack"),
 )

@@ -29,6 +29,7 @@ from typing import Any
 
 import faust
 from faust.stores.memory import Store as MemoryStore
+from faust.tables import TableManager
 from faust.types import TP
 from kafka import KafkaConsumer, TopicPartition
 
@@ -141,3 +142,15 @@ class StateTable(faust.Table[bytes, bytes]):
         store.client_config = self._client_config
         store.inputs = self._inputs
         return store
+
+
+class QuickTableManager(TableManager):
+    """faust's table manager without the second it sleeps before starting (`TableManager.on_start`,
+    `faust/tables/manager.py`: `await self.sleep(1.0)`, giving tables declared late a chance to register).
+    The worker's one table is declared in `build_app`, before the worker starts; the sleep was a second of
+    every (re)start: of the 7 s from a kill -9 to the partitions resumed, measured."""
+
+    async def on_start(self) -> None:
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()

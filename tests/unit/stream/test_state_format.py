@@ -20,6 +20,7 @@ from pipeline.stream.state_format import (
     PartitionCounters,
     SpikeState,
     WindowState,
+    belongs_to,
     decode_clock,
     decode_counters,
     decode_curve,
@@ -81,6 +82,14 @@ def test_keys_decode_to_partition_namespace_and_parts() -> None:
     assert decode_key(bytes.fromhex(KEY_CLOCK)) == (3, "c", "vk", "c1", "m5")
     assert decode_key(bytes.fromhex(KEY_REPLY)) == (3, "r", "vk", "c1", "m6")
     assert key_partition(bytes.fromhex(KEY_CLOCK)) == 3
+
+
+def test_a_key_tells_its_partition_without_being_decoded_below_128() -> None:
+    key = bytes.fromhex(KEY_WINDOW)  # partition 3
+    assert belongs_to(key, 3) and not belongs_to(key, 4) and not belongs_to(key, 131)
+    far = state_key(300, "w", "vk", "c1", "p9", T0)  # a partition number msgpack writes in more bytes
+    assert belongs_to(far, 300) and not belongs_to(far, 3) and not belongs_to(far, 44)
+    assert belongs_to(state_key(127, "p"), 127) and not belongs_to(state_key(128, "p"), 127)
 
 
 def test_keys_encode_to_the_same_bytes() -> None:
