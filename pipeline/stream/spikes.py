@@ -193,7 +193,7 @@ class SpikeWatch:
         previous = _engagement(minutes, before_window - rules.window_ms + MINUTE_MS, before_window)
         if observed < rules.factor * previous:  # it was already this busy: not sudden (and cheap to tell)
             return None
-        by_age = self._by_age(post, minutes, first, now_ms)
+        by_age = self._by_age(post, minutes, first, age, before_window)
         expected = float(previous) if by_age is None else max(by_age, float(previous))
         if observed < rules.factor * expected:
             return None
@@ -210,13 +210,14 @@ class SpikeWatch:
         self._changed_episodes.add(post)
         return alert
 
-    def _by_age(self, post: Post, minutes: Mapping[int, object], first: int, now_ms: int) -> float | None:
-        """The curve over the window's ages, scaled by the post's popularity before the window; None
-        while no curve knows those ages. (What is expected is the larger of this and the post's own
-        engagement in the window before: a post that was already this busy is not suddenly busy.)"""
+    def _by_age(
+        self, post: Post, minutes: Mapping[int, object], first: int, age: int, before_window: int
+    ) -> float | None:
+        """The curve over the window's ages (the post is `age` old; `before_window` is the minute before
+        the window), scaled by the post's popularity before the window; None while no curve knows those
+        ages. (What is expected is the larger of this and the post's own engagement in the window before:
+        a post that was already this busy is not suddenly busy.)"""
         rules = self.rules
-        age, window_start = now_ms - first, now_ms - rules.window_ms
-        before_window = window_start - window_start % MINUTE_MS - MINUTE_MS
         for community in ((post[0], post[1]), PARTITION_CURVE):
             curve = self.curves.get(community)
             if curve is None:
