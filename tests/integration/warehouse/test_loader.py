@@ -227,6 +227,7 @@ def test_the_loader_holding_the_alerts_topic_sends_a_quiet_source_alert_once(
     from pipeline.warehouse.routes import EVENT_COLUMNS
     from pipeline.warehouse.source_watch import SourceWatch, SourceWatchSettings
     from tests.kafka_reading import read_all
+    from tests.warehouse_rows import like_row
 
     topics = Topics.prefixed(f"w{unique}-")
     ensure_topics(kafka, dict.fromkeys(topics.all, 2), 1)
@@ -234,8 +235,7 @@ def test_the_loader_holding_the_alerts_topic_sends_a_quiet_source_alert_once(
     apply_migrations(client)
     now_s = int(time.time())
     arrived = [now_s - 4 * 3_600 + i * 60 for i in range(200)]  # the last, 40 minutes ago
-    rows = [[f"e{i}", "like", "vk", "quiet1", "p1", "u1", at * 1000, None, None, False, None, None, None, None,
-             at * 1000] for i, at in enumerate(arrived)]  # fmt: skip
+    rows = [like_row(i, "quiet1", at) for i, at in enumerate(arrived)]
     client.insert("events", rows, column_names=list(EVENT_COLUMNS))
     watch_settings = SourceWatchSettings(check_interval_s=1)
 

@@ -12,18 +12,12 @@ from pipeline.warehouse import ClickHouseSettings, apply_migrations, connect
 from pipeline.warehouse.routes import ALERT_COLUMNS, EVENT_COLUMNS
 from pipeline.warehouse.source_watch import SourceWatch, SourceWatchSettings
 from schemas.outputs import AlertKind
+from tests.warehouse_rows import like_row
 
 MIN_S = 60
 DAY_S = 86_400
 NOW_S = 1_796_000_400  # the check's time, a minute boundary
 SETTINGS = SourceWatchSettings(span_s=1_800, check_interval_s=1)
-
-
-def event(n: int, community: str, arrived_s: int, stamped_s: int | None = None) -> list[Any]:
-    """An `events` row (columns as EVENT_COLUMNS) that arrived at `arrived_s`, stamped `stamped_s`."""
-    ts = (arrived_s if stamped_s is None else stamped_s) * 1000
-    return [f"e{community}{n}", "like", "vk", community, "p1", f"u{n}", ts, None, None, False, None, None, None,
-            None, arrived_s * 1000]  # fmt: skip
 
 
 @pytest.fixture
@@ -32,12 +26,12 @@ def client(clickhouse: ClickHouseSettings) -> Any:
     apply_migrations(client)
     rows = []
     for day in range(1, 4):  # three earlier days: 25 events in the same half hour of the day
-        rows += [event(day * 100 + i, "stops", NOW_S - day * DAY_S - 1_700 + i * 68) for i in range(25)]
-        rows += [event(day * 100 + i, "steady", NOW_S - day * DAY_S - 1_700 + i * 100) for i in range(30)]
+        rows += [like_row(day * 100 + i, "stops", NOW_S - day * DAY_S - 1_700 + i * 68) for i in range(25)]
+        rows += [like_row(day * 100 + i, "steady", NOW_S - day * DAY_S - 1_700 + i * 100) for i in range(30)]
     # Today: "stops" went quiet 50 minutes ago; "steady" goes on; "replayed" only got old history now.
-    rows += [event(900 + i, "stops", NOW_S - 3_000 - i * 60) for i in range(30)]
-    rows += [event(900 + i, "steady", NOW_S - 1_700 + i * 50) for i in range(30)]
-    rows += [event(900 + i, "replayed", NOW_S - 1_000, stamped_s=NOW_S - 5 * DAY_S) for i in range(500)]
+    rows += [like_row(900 + i, "stops", NOW_S - 3_000 - i * 60) for i in range(30)]
+    rows += [like_row(900 + i, "steady", NOW_S - 1_700 + i * 50) for i in range(30)]
+    rows += [like_row(900 + i, "replayed", NOW_S - 1_000, stamped_s=NOW_S - 5 * DAY_S) for i in range(500)]
     client.insert("events", rows, column_names=list(EVENT_COLUMNS))
     return client
 
@@ -60,7 +54,7 @@ def test_a_community_that_stopped_is_quiet_and_old_history_replayed_says_nothing
     later = SourceWatch(client, SETTINGS)  # a restarted loader reads the open episode back
     assert later.check(NOW_S * 1000 + 60_000, monotonic_s=0) == []
 
-    client.insert("events", [event(990 + i, "stops", NOW_S + 120 + i) for i in range(5)],
+    client.insert("events", [like_row(990 + i, "stops", NOW_S + 120 + i) for i in range(5)],
                   column_names=list(EVENT_COLUMNS))  # fmt: skip
     (back,) = later.check(NOW_S * 1000 + 240_000, monotonic_s=0)
     assert (back.kind, back.community_id) == (AlertKind.SOURCE_RECOVERED, "stops")
