@@ -300,6 +300,18 @@ class OffsetReader:
 
     def lag(self, group: str, topics: list[str]) -> dict[str, int]:
         """Messages of each topic not yet committed by `group` (all of them if it never committed)."""
+        try:
+            positions = self.positions(group, topics)
+        except TopicError as exc:
+            raise TopicError(f"cannot read the lag of {group}: {exc}") from exc
+        lag = dict.fromkeys(topics, 0)
+        for tp, (committed, end) in positions.items():
+            lag[tp.topic] += end - max(committed, 0)
+        return lag
+
+    def positions(self, group: str, topics: list[str]) -> dict[TopicPartition, tuple[int, int]]:
+        """Per partition of `topics`: the group's committed offset (-1 if it never committed) and the
+        partition's end offset."""
         _, consumer = self._open()
         try:
             partitions = self._partitions_of(consumer, topics)
@@ -307,13 +319,10 @@ class OffsetReader:
         except KafkaError as exc:
             self.close()
             raise TopicError(
-                f"cannot read the lag of {group} on {self.kafka.bootstrap_servers}: {exc}"
+                f"cannot read the end offsets of {topics} on {self.kafka.bootstrap_servers}: {exc}"
             ) from exc
         committed = self.committed(group, partitions)
-        lag = dict.fromkeys(topics, 0)
-        for tp, end in ends.items():
-            lag[tp.topic] += end - max(committed[tp], 0)
-        return lag
+        return {tp: (committed[tp], end) for tp, end in ends.items()}
 
     def committed(self, group: str, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         """The group's committed offset per partition (-1 where it never committed)."""

@@ -98,12 +98,10 @@ def run(
     if partitions:
         overrides["topics"] = {"event_partitions": partitions}
     if exit_when_done:
-        run_id = f"run-{datetime.now(UTC):%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}-"
-        overrides["topics"] = {**overrides.get("topics", {}), "prefix": run_id}
-        processor |= {"app_id": f"{run_id}processor", "live_lag_s": 0}  # event time only
-        overrides["sink"] = {"group": f"{run_id}sink"}
-        # A backfill's alerts are history, however recent its events (max age 0: hold back every one).
-        overrides["notify"] = {"group": f"{run_id}notify", "max_alert_age_s": None if post_old_alerts else 0}
+        private = private_run_overrides(post_old_alerts=post_old_alerts)
+        overrides["topics"] = {**overrides.get("topics", {}), **private.pop("topics")}
+        processor |= private.pop("processor")
+        overrides |= private
     settings = obj.settings(processor={k: v for k, v in processor.items() if v is not None}, **overrides)
     broker = None
     if kafka:
@@ -142,15 +140,29 @@ def run(
                     settings, pipeline, source, replay_file, should_stop, duration_s, accelerate, simulated
                 )
     except BaseException:
-        _clean_up(settings, pipeline, broker, exit_when_done, quiet=True)
+        clean_up(settings, pipeline, broker, exit_when_done, quiet=True)
         raise
-    codes = _clean_up(settings, pipeline, broker, exit_when_done, quiet=False)
+    codes = clean_up(settings, pipeline, broker, exit_when_done, quiet=False)
     failed = {name: code for name, code in codes.items() if code != 0}
     if failed:
         raise PulseError(f"pieces that did not stop cleanly: {failed}; logs in {log_dir}")
 
 
-def _clean_up(
+def private_run_overrides(*, post_old_alerts: bool = False, kind: str = "run") -> dict[str, dict[str, Any]]:
+    """The settings that make a run private (`--exit-when-done`, `pulse chaos`): topics, consumer groups
+    and a changelog of its own, named `<kind>-<time>-<random>-...` and deleted afterwards; SLAs judged by
+    event time only; and its alerts held back by the notifier as history."""
+    run_id = f"{kind}-{datetime.now(UTC):%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}-"
+    return {
+        "topics": {"prefix": run_id},
+        "processor": {"app_id": f"{run_id}processor", "live_lag_s": 0},  # event time only
+        "sink": {"group": f"{run_id}sink"},
+        # A backfill's alerts are history, however recent its events (max age 0: hold back every one).
+        "notify": {"group": f"{run_id}notify", "max_alert_age_s": None if post_old_alerts else 0},
+    }
+
+
+def clean_up(
     settings: Settings, pipeline: LocalPipeline, broker: LocalKafka | None, private: bool, quiet: bool
 ) -> dict[str, int]:
     """Stops every piece, deletes a private run's topics and groups, stops a broker we started. With

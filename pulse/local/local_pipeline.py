@@ -56,6 +56,7 @@ class LocalPipeline:
         log_dir: Path,
         *,
         clock: Callable[[], float] = time.monotonic,
+        restarts: int = RESTARTS,
     ) -> None:
         self.settings = settings
         self.options = options
@@ -67,6 +68,8 @@ class LocalPipeline:
         self.workers: list[WorkerProcess] = []
         self.children: list[PulseChild] = []
         self.loader: PulseChild | None = None
+        self.notifier: PulseChild | None = None
+        self.max_restarts = restarts  # per piece and run
         self._restarts: Counter[PulseChild] = Counter()  # per piece
         self._restart_at: dict[PulseChild, float] = {}  # pieces that exited, to be started again then
         self._clock = clock
@@ -101,7 +104,8 @@ class LocalPipeline:
         self.loader = PulseChild("the loader", ["sink"], env, self.log_dir / "sink.log")
         self.children.append(self.loader)
         if self.options.notify:
-            self.children.append(PulseChild("the notifier", ["notify"], env, self.log_dir / "notify.log"))
+            self.notifier = PulseChild("the notifier", ["notify"], env, self.log_dir / "notify.log")
+            self.children.append(self.notifier)
         if self.options.webhooks:
             self.children.append(
                 PulseChild("the webhook receiver", ["webhooks"], env, self.log_dir / "webhooks.log")
@@ -128,7 +132,7 @@ class LocalPipeline:
     def check(self) -> None:
         """Raises if a piece is gone for good. Any piece that exited with an error (a crash, a kill -9, a
         worker whose state recovery stalled) is started again instead, as compose's restart policy would:
-        after `RESTART_DELAYS_S[n]` for its n-th restart, up to `RESTARTS` times in a run, each with a line
+        after `RESTART_DELAYS_S[n]` for its n-th restart, up to `max_restarts` times in a run, each with a line
         in the log. A worker rejoins its group, the loader goes on from its last commit (a batch stored and
         not committed is stored again, which FINAL collapses), the notifier from its ledger. A piece that
         exited cleanly was stopped by someone: that ends the run, as does one that keeps failing."""
@@ -142,13 +146,13 @@ class LocalPipeline:
                 child.start()
                 continue
             code = child.exited()
-            if code and self._restarts[child] < RESTARTS:
+            if code and self._restarts[child] < self.max_restarts:
                 delay = RESTART_DELAYS_S[min(self._restarts[child], len(RESTART_DELAYS_S) - 1)]
                 self._restarts[child] += 1
                 self._restart_at[child] = now + delay
                 log.warning(
                     "%s exited with %d: starting it again in %.0f s (%d of %d; log: %s)",
-                    child.name, code, delay, self._restarts[child], RESTARTS, child.log,
+                    child.name, code, delay, self._restarts[child], self.max_restarts, child.log,
                 )  # fmt: skip
                 continue
             child.check_alive()
