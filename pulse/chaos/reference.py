@@ -16,9 +16,11 @@ What it answers, as `Expected`:
 - `comment_sla`, per subscriber comment, and the alerts of kinds `unanswered_comment`, `resolved` and
   `at_risk` (see `pulse.chaos.comment_clocks` for the rules).
 
-Left out: `engagement_spike` alerts (docs/alerts.md: judged on the community's learned age curves, which
-depend on how far each partition has folded its posts when a burst comes, not on the file alone; not
-deterministic between runs), and `source_quiet` / `source_recovered` (the loader's wall clock).
+Left out: `engagement_spike` alerts, which are not deterministic between runs of the same file: a burst
+is judged against the community's age curve as it stands, and posts are folded into the curves only on
+the workers' wall-clock beats (`PartitionProcessor.tick`), so how many folds a judgement sees depends on how
+fast the workers read (docs/alerts.md says a replay gives the same spikes; the code does not promise it);
+and `source_quiet` / `source_recovered` (the loader's wall clock).
 
 Not modelled, as beyond any replayed file's reach: windows forgotten a day behind the watermark, clocks a
 week past their deadline, and a topic idle for a day while another runs on.
