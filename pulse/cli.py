@@ -15,6 +15,7 @@ from pipeline.warehouse import apply_migrations, connect
 from pulse import logs
 from pulse.commands import audience as audience_commands
 from pulse.commands import bench as bench_commands
+from pulse.commands import chaos as chaos_commands
 from pulse.commands import dashboard as dashboard_commands
 from pulse.commands import erase as erase_commands
 from pulse.commands import ingest as ingest_commands
@@ -303,5 +304,6 @@ for _command in [
     *erase_commands.COMMANDS,
     *audience_commands.COMMANDS,
     bench_commands.bench,
+    chaos_commands.chaos,
 ]:
     main.add_command(_command)
