@@ -316,7 +316,9 @@ class OffsetReader:
         try:
             partitions = self._partitions_of(consumer, topics)
             ends = consumer.end_offsets(partitions) if partitions else {}
-        except KafkaError as exc:
+        # KeyError: kafka-python 3.0.12's end_offsets, asked while a broker of a cluster has just come back,
+        # can drop a partition from its answer and then look it up.
+        except (KafkaError, KeyError) as exc:
             self.close()
             raise TopicError(
                 f"cannot read the end offsets of {topics} on {self.kafka.bootstrap_servers}: {exc}"

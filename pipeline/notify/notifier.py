@@ -210,7 +210,8 @@ class Notifier:
             for topic in (self.ledger.topic, self.topics.dead_letters):
                 self._producer.partitions_for(topic)  # loads metadata now, so sends never block the loop
             self._consumer = KafkaConsumer(
-                **config, group_id=self.settings.group, enable_auto_commit=False,
+                **config, group_id=self.settings.group, group_instance_id=self.settings.instance_id,
+                enable_auto_commit=False,
                 auto_offset_reset=self.settings.start_from, session_timeout_ms=session_ms,
                 heartbeat_interval_ms=min(3_000, session_ms // 3), max_poll_records=500,
             )  # fmt: skip

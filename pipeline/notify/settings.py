@@ -59,6 +59,9 @@ class NotifySettings(BaseModel):
     commit_interval_s: float = Field(default=1.0, gt=0, le=60)
     shutdown_timeout_s: float = Field(default=10.0, ge=0, le=300)
     session_timeout_s: float = Field(default=10.0, ge=6, le=300)
+    # Static group membership, unique per notifier: one started again with the same id takes its partition
+    # back at once instead of after the dead one's session timeout.
+    instance_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,200}$")
     ledger_topic: str = Field(default=DEFAULT_LEDGER_TOPIC, pattern=_NAME)
     ledger_retention_h: float = Field(default=168.0, ge=1, le=24 * 365)
     # An alert that fired (event time) this long before now (wall clock) is held back, not posted: a

@@ -108,6 +108,7 @@ class WarehouseLoader:
             self._consumer = KafkaConsumer(
                 **self.kafka.client_config(),
                 group_id=self.group,
+                group_instance_id=self.settings.instance_id,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 max_poll_records=2_000,  # messages: each may hold hundreds of rows

@@ -48,6 +48,12 @@ class SinkSettings(BaseModel):
         pattern=r"^[A-Za-z0-9._-]{1,100}$",
         description="the loader's consumer group",
     )
+    instance_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._-]{1,200}$",
+        description="static group membership, unique per loader: one started again with the same id takes "
+        "its partitions back at once, where a new member waits out the dead one's session (45 s)",
+    )
     batch_rows: int = Field(
         default=200_000,
         ge=1,

@@ -113,7 +113,11 @@ class ChaosMonkey(threading.Thread):
                     if self._halt.wait(max(0.0, strike.due_s - self.now_s())):
                         strike.problem = "not struck: the run ended first"
                         continue
-                    self._strike(strike, reader)
+                    try:
+                        self._strike(strike, reader)
+                    except Exception as exc:  # noqa: BLE001 - the strike fails, not the thread: the verdict names it
+                        strike.problem = f"the strike failed: {exc!r}"
+                        self.say(f"{strike.fault}: {strike.problem}")
         finally:
             self.finished.set()
 

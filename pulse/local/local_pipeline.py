@@ -88,6 +88,11 @@ class LocalPipeline:
         """The static group member id of the `worker`-th stream worker (from 0), kept across its restarts."""
         return f"{self.app_id}-worker-{worker + 1}"
 
+    @staticmethod
+    def member_id(group: str) -> str:
+        """The static member id of the loader or the notifier of this run in `group`."""
+        return f"{group}-1"
+
     def plan(self) -> list[PulseChild]:
         """The run's children, not started yet: the stream workers, the loader, and as the options say
         the notifier and the webhook receiver."""
@@ -101,10 +106,13 @@ class LocalPipeline:
             )  # fmt: skip
             self.workers.append(worker)
             self.children.append(worker)
-        self.loader = PulseChild("the loader", ["sink"], env, self.log_dir / "sink.log")
+        # Static members, as the workers are: one started again takes its partitions back at once.
+        loader_env = env | {"PULSE_SINK__INSTANCE_ID": self.member_id(self.sink_group)}
+        self.loader = PulseChild("the loader", ["sink"], loader_env, self.log_dir / "sink.log")
         self.children.append(self.loader)
         if self.options.notify:
-            self.notifier = PulseChild("the notifier", ["notify"], env, self.log_dir / "notify.log")
+            notifier_env = env | {"PULSE_NOTIFY__INSTANCE_ID": self.member_id(s.notify.group)}
+            self.notifier = PulseChild("the notifier", ["notify"], notifier_env, self.log_dir / "notify.log")
             self.children.append(self.notifier)
         if self.options.webhooks:
             self.children.append(
@@ -284,6 +292,8 @@ class LocalPipeline:
                     self.app_id,
                     [MemberToRemove(group_instance_id=self.instance_id(i)) for i in range(len(self.workers))],
                 )
+            for group in sorted(groups - {self.app_id}):  # the loader and notifier: static members too
+                admin.remove_group_members(group, [MemberToRemove(group_instance_id=self.member_id(group))])
             if groups:
                 admin.delete_groups(sorted(groups))
         finally:

@@ -87,7 +87,9 @@ def test_the_loader_gets_every_sink_setting_as_resolved_here(tmp_path: Path) -> 
     settings = Settings(state_dir=tmp_path, sink={"niceness": 3, "commit_timeout_s": 7.5, "batch_rows": 9})
     env = LocalPipeline(settings, RunOptions(workers=1, notify=False), tmp_path).child_env()
     passed = {
-        k.removeprefix("PULSE_SINK__").lower(): v for k, v in env.items() if k.startswith("PULSE_SINK__")
+        k.removeprefix("PULSE_SINK__").lower(): None if v == "null" else v  # as `load()` reads "null"
+        for k, v in env.items()
+        if k.startswith("PULSE_SINK__")
     }
     assert SinkSettings.model_validate(passed) == settings.sink
 

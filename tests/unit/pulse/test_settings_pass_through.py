@@ -201,6 +201,10 @@ def test_every_child_of_pulse_run_reads_every_setting(tmp_path: Path) -> None:
         if child in pipeline.workers:  # a static member id of its own, kept across its restarts
             worker_id = f"passthrough-app-worker-{pipeline.workers.index(child) + 1}"  # type: ignore[arg-type]
             wanted["processor"]["group_instance_id"] = worker_id
+        if child is pipeline.loader:  # static members too
+            wanted["sink"]["instance_id"] = pipeline.member_id(settings.sink.group)
+        if child is pipeline.notifier:
+            wanted["notify"]["instance_id"] = pipeline.member_id(settings.notify.group)
         differing = sorted(
             f"{group}.{name}" for group, values in wanted.items() if isinstance(values, dict)
             for name, value in values.items() if seen[group][name] != value
