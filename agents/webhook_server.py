@@ -2,12 +2,13 @@
 
 Per request, in this order: size limit (413), authentication on the raw bytes or headers (401 missing,
 403 wrong), parsing and mapping (400 with the reason; nothing is sent), redelivery check, send and wait
-for Kafka's acknowledgement (503 if Kafka cannot be reached, so the platform retries; the delivery is
-then forgotten by the redelivery check so the retry goes through), answer. An event stamped further ahead
-of the wall clock than `max_clock_skew_s` is not sent: its canonical bytes go to the dead-letter topic
-with the reason (acknowledged before the answer), and the delivery counts as handled (a retry would not
-make it any earlier). `/healthz` says the process
-runs; `/readyz` says whether the last attempt to reach Kafka worked.
+for Kafka's acknowledgement (503 with Retry-After if Kafka cannot be reached or does not acknowledge within
+`ack_timeout_s`, so the platform retries; the delivery is then forgotten by the redelivery check so the
+retry goes through, and the retry sends the events the refused attempt sent, which Kafka may have written
+all the same: `UnsettledDeliveries`), answer. An event stamped further ahead of the wall clock than
+`max_clock_skew_s` is not sent: its canonical bytes go to the dead-letter topic with the reason
+(acknowledged before the answer), and the delivery counts as handled (a retry would not make it any
+earlier). `/healthz` says the process runs; `/readyz` says whether the last attempt to reach Kafka worked.
 
 kafka-python is synchronous, so sends run in a small thread pool; the producer is started lazily, so the
 receiver can start, and answer 503, while Kafka is still away.
@@ -35,7 +36,7 @@ from agents.async_sender import AsyncEventSender
 from agents.errors import AgentError, KafkaUnavailable
 from agents.grouped_sends import GroupedSends
 from agents.platforms import Delivery, PayloadError, TelegramThreads, map_meta, map_telegram, map_vk
-from agents.recent import RecentIds
+from agents.recent import RecentIds, UnsettledDeliveries
 from schemas import (
     MAX_CLOCK_SKEW_S,
     CanonicalEvent,
@@ -51,6 +52,13 @@ from schemas import (
 log = logging.getLogger(__name__)
 
 STAGE = "ingest-webhook"
+# The seconds a 503 asks a sender to wait. Kafka takes writes again about 10-20 s after it loses a broker
+# (a silent broker is fenced after 9 s, then its partitions get new leaders): a retry sooner mostly meets
+# the same refusal. Platforms retry on their own schedules whatever it says.
+RETRY_AFTER_S = 10
+# Deliveries refused (503) whose events are kept for their redelivery: beyond this, during a long outage
+# at a high rate, the oldest are mapped anew when they come back (see UnsettledDeliveries).
+MAX_UNSETTLED = 100_000
 READ_TIMEOUT = web.AppKey("read_timeout_s", float)
 
 
@@ -116,6 +124,9 @@ class Receiver:
         self._starting = asyncio.Lock()
         self._clock_ms = clock_ms
         self._recent = RecentIds(settings.dedup_ttl_s, settings.dedup_max_ids)
+        self._unsettled = UnsettledDeliveries(
+            settings.dedup_ttl_s, min(settings.dedup_max_ids, MAX_UNSETTLED)
+        )
         self._threads = TelegramThreads()
         self._sends = GroupedSends(self._send)
 
@@ -132,7 +143,7 @@ class Receiver:
     async def _publish(self, platform: str, deliveries: Sequence[Delivery]) -> _Published | None:
         """Sends the deliveries not seen before (their events stamped too far ahead to the dead-letter
         topic instead); what was sent, or None if Kafka did not acknowledge it all."""
-        fresh = [d for d in deliveries if not self._recent.seen(d.delivery_id)]
+        fresh = [self._unsettled.settle(d) for d in deliveries if not self._recent.seen(d.delivery_id)]
         self.stats[f"{platform}.duplicates"] += len(deliveries) - len(fresh)
         limit = ClockLimit.of(self._clock_ms(), self.max_clock_skew_s)
         published = _Published()
@@ -153,9 +164,11 @@ class Receiver:
         except (AgentError, TimeoutError) as exc:
             for d in fresh:
                 self._recent.forget(d.delivery_id)
+                self._unsettled.hold(d)
             self.stats[f"{platform}.unavailable"] += 1
+            error = str(exc) or f"no acknowledgement within {self.settings.ack_timeout_s:g} s"
             log.warning(
-                "Kafka unavailable, answering 503", extra={"platform": platform, "error": str(exc)[:200]}
+                "Kafka unavailable, answering 503", extra={"platform": platform, "error": error[:200]}
             )
             return None
         self.stats[f"{platform}.accepted"] += len(published.events)
@@ -396,7 +409,11 @@ class _Published:
 
 
 def _unavailable() -> web.Response:
-    return web.json_response({"error": "event store unavailable, retry later"}, status=503)
+    return web.json_response(
+        {"error": "event store unavailable, retry later"},
+        status=503,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
 
 
 async def _json_body(request: web.Request) -> Any:
