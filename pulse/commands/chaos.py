@@ -158,6 +158,12 @@ def chaos(
     _print_strikes(strikes, restarts)
     console.print(str(verdict), highlight=False)
     console.print(f"verdict: {'EXACT' if verdict.exact else 'NOT EXACT'}", highlight=False)
+    if dsn:
+        console.print(
+            f"the run's tables stay in database {settings.clickhouse.database} of your ClickHouse "
+            "(DROP DATABASE it when done)",
+            highlight=False,
+        )
     failed = [s for s in strikes if not s.done or s.problem]
     if not verdict.exact or failed:
         raise PulseError(
