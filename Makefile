@@ -19,11 +19,11 @@ COMPILE = $(TOOLS)/bin/uv pip compile --quiet --generate-hashes --universal --py
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-system-deps:  ## Java 17+ and Maven (apt-get, when missing and running as root)
-	@if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then \
+system-deps:  ## Java 17+, Maven and kcat (a foreign Kafka client the tests check the local cluster with) (apt-get, when missing and running as root)
+	@if ! command -v java >/dev/null || ! command -v mvn >/dev/null || ! command -v kcat >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless maven; \
-	  else echo "Java 17+ and Maven are needed: install them (e.g. apt-get install openjdk-17-jre-headless maven)"; exit 1; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless maven kcat; \
+	  else echo "Java 17+, Maven and kcat are needed: install them (e.g. apt-get install openjdk-17-jre-headless maven kcat)"; exit 1; fi; \
 	fi
 
 browser:  ## Chromium, headless, for the dashboard's browser tests (apt-get, when missing and running as root)

@@ -123,6 +123,13 @@ def test_a_cluster_of_three_up_status_down(tmp_path: Path) -> None:
             (1, port, False), (2, port + 2, False), (3, port + 4, False),
         ]  # fmt: skip
         assert topic["min.insync.replicas"]["value"] == "2"
+        # librdkafka's kcat, told of one broker, learns of all three
+        listed = subprocess.run(
+            ["kcat", "-b", f"127.0.0.1:{port + 2}", "-L", "-J", "-m", "30"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert listed.returncode == 0, listed.stderr
+        assert sorted(b["id"] for b in json.loads(listed.stdout)["brokers"]) == [1, 2, 3]
 
         status = pulse(state, "kafka", "status")
         assert status.returncode == 0, status.stderr
