@@ -27,8 +27,10 @@ send again when it re-reads from there. `drain_changes()`/`restore()` persist th
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+
+import msgspec
 
 from pipeline.stream.state_format import (
     CLOCK,
@@ -40,7 +42,7 @@ from pipeline.stream.state_format import (
     encode_clock,
     encode_reply_ts,
 )
-from schemas import CanonicalEvent, EventType
+from schemas import COMMENT_TYPES, CanonicalEvent, EventType
 from schemas.outputs import Alert, AlertKind, SlaRecord
 
 ClockKey = tuple[str, str, str]  # (platform, community_id, comment_id)
@@ -63,8 +65,10 @@ class SlaPolicy:
         return int(self.per_community_s.get(community_id, self.default_s) * 1000)
 
 
-@dataclass(slots=True)
-class _Clock:
+class _Clock(msgspec.Struct, gc=False):
+    """Not tracked by the cycle collector (`gc=False`: strings, numbers and tuples of them, never a cycle):
+    a worker holds one per comment for days, and every full collection walked them all."""
+
     comment: ClockComment
     deadline_ms: int
     at_risk_ms: int | None
@@ -73,7 +77,9 @@ class _Clock:
     breached: bool = False
     cancelled: bool = False
     changed_by: Source = ("", -1)
-    fired_by: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # kind -> (topic, offset, at_ms)
+    fired_by: dict[str, tuple[str, int, int]] = msgspec.field(
+        default_factory=dict
+    )  # kind -> (topic, offset, at_ms)
 
     @property
     def open(self) -> bool:
@@ -111,22 +117,47 @@ class CommentSlaBook:
 
     def on_event(self, event: CanonicalEvent, source: Source = _NO_SOURCE) -> SlaOutcome:
         outcome = SlaOutcome()
-        if not event.type.is_comment or event.comment_id is None:
-            return outcome
-        if event.type is EventType.COMMENT_DELETE:
-            self._cancel(event, outcome, source)
-        elif event.type is EventType.COMMENT:
-            if event.by_community:
-                self._reply(event, outcome, source)
-            else:
-                self._open(event, outcome, source)
+        self._apply(event, outcome, source)
         return outcome
 
     def advance(self, now_ms: int, source: Source = _NO_SOURCE) -> SlaOutcome:
         """Fires every warning and alert due at or before `now_ms`."""
         outcome = SlaOutcome()
-        while self._due and self._due[0][0] <= now_ms:
-            when, key = heapq.heappop(self._due)
+        self._advance(now_ms, outcome, source)
+        return outcome
+
+    def on_message(
+        self, events: Iterable[CanonicalEvent], clock: EventClock, grace_ms: int, wall_ms: int, source: Source
+    ) -> SlaOutcome:
+        """The events of one message in order: each comment event moves `clock`, fires what came due up to
+        the clock minus `grace_ms`, then applies (`advance` and `on_event` per comment, in one outcome)."""
+        outcome = SlaOutcome()
+        due = self._due
+        for event in events:
+            if event.type not in COMMENT_TYPES:
+                continue
+            clock.observe(event.ts_ms, wall_ms)
+            if due and due[0][0] <= clock.max_event_ms - grace_ms:
+                self._advance(clock.max_event_ms - grace_ms, outcome, source)
+            self._apply(event, outcome, source)
+        return outcome
+
+    def _apply(self, event: CanonicalEvent, outcome: SlaOutcome, source: Source) -> None:
+        kind = event.type
+        if kind not in COMMENT_TYPES or event.comment_id is None:
+            return
+        if kind is EventType.COMMENT_DELETE:
+            self._cancel(event, outcome, source)
+        elif kind is EventType.COMMENT:
+            if event.by_community:
+                self._reply(event, outcome, source)
+            else:
+                self._open(event, outcome, source)
+
+    def _advance(self, now_ms: int, outcome: SlaOutcome, source: Source) -> None:
+        due = self._due
+        while due and due[0][0] <= now_ms:
+            when, key = heapq.heappop(due)
             clock = self._clocks.get(key)
             if clock is None or not clock.open:
                 continue
@@ -141,7 +172,6 @@ class CommentSlaBook:
                 continue
             clock.changed_by = source
             self._changed.add((CLOCK, key))
-        return outcome
 
     def reemit(self, topic: str, from_offset: int) -> SlaOutcome:
         """The records and alerts produced while processing `topic` from `from_offset` on, as they are now."""
