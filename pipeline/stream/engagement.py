@@ -26,7 +26,6 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from enum import StrEnum
 from operator import itemgetter
-from typing import cast
 
 import msgspec
 
@@ -39,6 +38,7 @@ DAY_MS = 86_400_000
 UNSEEN_TOPIC_HOLD_MS = 3_600_000
 NOTHING_CLOSES_MS = -(1 << 62)  # a closing time before every window
 ROLLING_SPANS_MS = {"5m": 5 * MINUTE_MS, "1h": 60 * MINUTE_MS, "24h": DAY_MS}
+_SPANS_SHORTEST_FIRST = sorted(ROLLING_SPANS_MS.items(), key=itemgetter(1))
 # Engagement score weights: a repost spreads the post, a comment is effort, a like is a tap.
 SCORE_WEIGHTS = {"likes": 1.0, "comments": 2.0, "reposts": 3.0}
 
@@ -206,7 +206,7 @@ class EngagementBook:
             elif window.event_ids is None:  # closed, yet not late: the lateness setting was raised since
                 window.engagers, window.event_ids = {}, {}
                 self._track_open(minute, window)
-            event_ids = cast(dict[str, None], window.event_ids)  # both sets exist from here on
+            event_ids: dict[str, None] = window.event_ids  # type: ignore[assignment]  # both exist from here on
             if event.event_id in event_ids:  # a duplicate has the same time, so the same window
                 duplicates += 1
                 verdict(Verdict.DUPLICATE)
@@ -221,7 +221,7 @@ class EngagementBook:
             else:
                 window.comments += 1
             if kind is not _UNLIKE:
-                cast(dict[str, None], window.engagers)[event.user_id] = None
+                window.engagers[event.user_id] = None  # type: ignore[index]  # (no cast(): a call per event)
             counted.add(key)
             if ts > topic_max:
                 topic_max = ts
@@ -326,19 +326,35 @@ class EngagementBook:
     def rolling(self, platform: str, community_id: str, post_id: str, now_ms: int) -> dict[str, SpanTotals]:
         """Totals over the last 5 minutes, hour and day ending at `now_ms` (minute windows that overlap)."""
         windows = self._windows.get((platform, community_id, post_id), {})
+        # One pass over the windows: each adds to the shortest span it overlaps, the spans then add up
+        # (each holds the shorter ones).
+        in_span = [[0, 0, 0, 0] for _ in _SPANS_SHORTEST_FIRST]
+        longest = _SPANS_SHORTEST_FIRST[-1][1]
+        for minute, w in windows.items():
+            behind = now_ms - minute - MINUTE_MS  # the window overlaps a span longer than this
+            if minute > now_ms or behind >= longest:
+                continue
+            i = 0
+            while behind >= _SPANS_SHORTEST_FIRST[i][1]:
+                i += 1
+            counts = in_span[i]
+            counts[0] += w.likes
+            counts[1] += w.unlikes
+            counts[2] += w.comments
+            counts[3] += w.reposts
         totals = {}
-        for name, span in ROLLING_SPANS_MS.items():
-            likes = unlikes = comments = reposts = 0
-            for minute, w in windows.items():
-                if now_ms - span < minute + MINUTE_MS and minute <= now_ms:
-                    likes += w.likes
-                    unlikes += w.unlikes
-                    comments += w.comments
-                    reposts += w.reposts
+        likes = unlikes = comments = reposts = 0
+        for (name, _), counts in zip(_SPANS_SHORTEST_FIRST, in_span, strict=True):
+            likes, unlikes, comments, reposts = (
+                likes + counts[0],
+                unlikes + counts[1],
+                comments + counts[2],
+                reposts + counts[3],
+            )
             totals[name] = SpanTotals(
                 likes, unlikes, comments, reposts, score(likes, unlikes, comments, reposts)
             )
-        return totals
+        return {name: totals[name] for name in ROLLING_SPANS_MS}
 
     def evict(self, input_topics: Collection[str] = (), unread_topics: Collection[str] = ()) -> None:
         """Closes windows the watermark has passed (see `closing_ms`) and forgets those a day older."""

@@ -107,6 +107,9 @@ class CommentSlaBook:
         self._clocks: dict[ClockKey, _Clock] = {}
         self._early_replies: dict[ClockKey, int] = {}  # (platform, community, parent) -> reply ts
         self._due: list[tuple[int, ClockKey]] = []  # (when, clock key), a lazy min-heap
+        # For eviction, lazy min-heaps too: (deadline, key) of every clock, (time, key) of every early reply.
+        self._deadlines: list[tuple[int, ClockKey]] = []
+        self._replied: list[tuple[int, ClockKey]] = []
         self._changed: set[tuple[str, ClockKey]] = set()  # ("c" clock | "r" early reply, key)
         self._running = 0  # clocks that still run: kept as they change, read on every tick
 
@@ -187,13 +190,21 @@ class CommentSlaBook:
     def evict(self, now_ms: int) -> None:
         """Forgets clocks and early replies too old to matter (see `SlaPolicy`)."""
         horizon = now_ms - self.policy.keep_clocks_ms
-        for key in [k for k, c in self._clocks.items() if c.deadline_ms < horizon]:
-            self._running -= self._clocks.pop(key).open
-            self._changed.add((CLOCK, key))
+        clocks, expiring = self._clocks, self._deadlines
+        while expiring and expiring[0][0] < horizon:
+            _, key = heapq.heappop(expiring)
+            clock = clocks.get(key)
+            if clock is not None and clock.deadline_ms < horizon:
+                self._running -= clocks.pop(key).open
+                self._changed.add((CLOCK, key))
         horizon = now_ms - self.policy.remember_replies_ms
-        for key in [k for k, ts in self._early_replies.items() if ts < horizon]:
-            del self._early_replies[key]
-            self._changed.add((EARLY_REPLY, key))
+        replies, expiring = self._early_replies, self._replied
+        while expiring and expiring[0][0] < horizon:
+            _, key = heapq.heappop(expiring)
+            ts = replies.get(key)
+            if ts is not None and ts < horizon:
+                del replies[key]
+                self._changed.add((EARLY_REPLY, key))
 
     def forget_author(self, platform: str, user_id: str) -> int:
         """Drops the clocks of every comment `user_id` wrote on `platform` (their ids, times and snippets);
@@ -220,7 +231,8 @@ class CommentSlaBook:
 
     def restore(self, ns: str, key: ClockKey, state: bytes) -> None:
         if ns == EARLY_REPLY:
-            self._early_replies[key] = decode_reply_ts(state)
+            ts = self._early_replies[key] = decode_reply_ts(state)
+            heapq.heappush(self._replied, (ts, key))
             return
         s = decode_clock(state)
         clock = _Clock(
@@ -230,6 +242,7 @@ class CommentSlaBook:
         replaced = self._clocks.get(key)
         self._running += clock.open - (replaced is not None and replaced.open)
         self._clocks[key] = clock
+        heapq.heappush(self._deadlines, (clock.deadline_ms, key))
         if clock.open:
             if not clock.breached:
                 heapq.heappush(self._due, (clock.deadline_ms, key))
@@ -245,6 +258,7 @@ class CommentSlaBook:
         at_risk = event.ts_ms + int(sla_ms * fraction) if fraction else None
         clock = _Clock(ClockComment.of(event), event.ts_ms + sla_ms, at_risk, changed_by=source)
         self._clocks[key] = clock
+        heapq.heappush(self._deadlines, (clock.deadline_ms, key))
         self._changed.add((CLOCK, key))
         early = self._early_replies.pop(key, None)
         if early is not None:
@@ -265,6 +279,7 @@ class CommentSlaBook:
         if clock is None:
             if key not in self._early_replies:
                 self._early_replies[key] = event.ts_ms
+                heapq.heappush(self._replied, (event.ts_ms, key))
                 self._changed.add((EARLY_REPLY, key))
             return
         if not clock.open:
