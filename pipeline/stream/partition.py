@@ -50,7 +50,7 @@ from pipeline.stream.state_format import (
     encode_counters,
     state_key,
 )
-from schemas import COMMENT_TYPES, ClockLimit, Rejected, decode_events
+from schemas import ClockLimit, Rejected, decode_events
 from schemas.outputs import Alert, PartitionStats, RollingValue, SlaRecord, WindowValue
 
 log = logging.getLogger(__name__)
@@ -154,13 +154,9 @@ class PartitionProcessor:
                     count, newest = counted.get(post, (0, 0))
                     counted[post] = (count + 1, max(newest, item.ts_ms))
             effects.alerts += self.spikes.judge(counted, source)
-        for item in items:
-            if item.type in COMMENT_TYPES:
-                clock.observe(item.ts_ms, wall_ms)
-                outcome = sla.advance(clock.max_event_ms - grace, source)
-                outcome.extend(sla.on_event(item, source))
-                effects.alerts += outcome.alerts
-                effects.sla_records += outcome.records
+        outcome = sla.on_message(items, clock, grace, wall_ms, source)
+        effects.alerts += outcome.alerts
+        effects.sla_records += outcome.records
         self._counters.events += events
         self._counters.rejected_lines += len(effects.rejected)
         return effects

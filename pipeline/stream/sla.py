@@ -27,8 +27,10 @@ send again when it re-reads from there. `drain_changes()`/`restore()` persist th
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+
+import msgspec
 
 from pipeline.stream.state_format import (
     CLOCK,
@@ -40,7 +42,7 @@ from pipeline.stream.state_format import (
     encode_clock,
     encode_reply_ts,
 )
-from schemas import CanonicalEvent, EventType
+from schemas import COMMENT_TYPES, CanonicalEvent, EventType
 from schemas.outputs import Alert, AlertKind, SlaRecord
 
 ClockKey = tuple[str, str, str]  # (platform, community_id, comment_id)
@@ -63,8 +65,10 @@ class SlaPolicy:
         return int(self.per_community_s.get(community_id, self.default_s) * 1000)
 
 
-@dataclass(slots=True)
-class _Clock:
+class _Clock(msgspec.Struct, gc=False):
+    """Not tracked by the cycle collector (`gc=False`: strings, numbers and tuples of them, never a cycle):
+    a worker holds one per comment for days, and every full collection walked them all."""
+
     comment: ClockComment
     deadline_ms: int
     at_risk_ms: int | None
@@ -73,7 +77,9 @@ class _Clock:
     breached: bool = False
     cancelled: bool = False
     changed_by: Source = ("", -1)
-    fired_by: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # kind -> (topic, offset, at_ms)
+    fired_by: dict[str, tuple[str, int, int]] = msgspec.field(
+        default_factory=dict
+    )  # kind -> (topic, offset, at_ms)
 
     @property
     def open(self) -> bool:
@@ -101,6 +107,9 @@ class CommentSlaBook:
         self._clocks: dict[ClockKey, _Clock] = {}
         self._early_replies: dict[ClockKey, int] = {}  # (platform, community, parent) -> reply ts
         self._due: list[tuple[int, ClockKey]] = []  # (when, clock key), a lazy min-heap
+        # For eviction, lazy min-heaps too: (deadline, key) of every clock, (time, key) of every early reply.
+        self._deadlines: list[tuple[int, ClockKey]] = []
+        self._replied: list[tuple[int, ClockKey]] = []
         self._changed: set[tuple[str, ClockKey]] = set()  # ("c" clock | "r" early reply, key)
         self._running = 0  # clocks that still run: kept as they change, read on every tick
 
@@ -111,22 +120,47 @@ class CommentSlaBook:
 
     def on_event(self, event: CanonicalEvent, source: Source = _NO_SOURCE) -> SlaOutcome:
         outcome = SlaOutcome()
-        if not event.type.is_comment or event.comment_id is None:
-            return outcome
-        if event.type is EventType.COMMENT_DELETE:
-            self._cancel(event, outcome, source)
-        elif event.type is EventType.COMMENT:
-            if event.by_community:
-                self._reply(event, outcome, source)
-            else:
-                self._open(event, outcome, source)
+        self._apply(event, outcome, source)
         return outcome
 
     def advance(self, now_ms: int, source: Source = _NO_SOURCE) -> SlaOutcome:
         """Fires every warning and alert due at or before `now_ms`."""
         outcome = SlaOutcome()
-        while self._due and self._due[0][0] <= now_ms:
-            when, key = heapq.heappop(self._due)
+        self._advance(now_ms, outcome, source)
+        return outcome
+
+    def on_message(
+        self, events: Iterable[CanonicalEvent], clock: EventClock, grace_ms: int, wall_ms: int, source: Source
+    ) -> SlaOutcome:
+        """The events of one message in order: each comment event moves `clock`, fires what came due up to
+        the clock minus `grace_ms`, then applies (`advance` and `on_event` per comment, in one outcome)."""
+        outcome = SlaOutcome()
+        due = self._due
+        for event in events:
+            if event.type not in COMMENT_TYPES:
+                continue
+            clock.observe(event.ts_ms, wall_ms)
+            if due and due[0][0] <= clock.max_event_ms - grace_ms:
+                self._advance(clock.max_event_ms - grace_ms, outcome, source)
+            self._apply(event, outcome, source)
+        return outcome
+
+    def _apply(self, event: CanonicalEvent, outcome: SlaOutcome, source: Source) -> None:
+        kind = event.type
+        if kind not in COMMENT_TYPES or event.comment_id is None:
+            return
+        if kind is EventType.COMMENT_DELETE:
+            self._cancel(event, outcome, source)
+        elif kind is EventType.COMMENT:
+            if event.by_community:
+                self._reply(event, outcome, source)
+            else:
+                self._open(event, outcome, source)
+
+    def _advance(self, now_ms: int, outcome: SlaOutcome, source: Source) -> None:
+        due = self._due
+        while due and due[0][0] <= now_ms:
+            when, key = heapq.heappop(due)
             clock = self._clocks.get(key)
             if clock is None or not clock.open:
                 continue
@@ -141,7 +175,6 @@ class CommentSlaBook:
                 continue
             clock.changed_by = source
             self._changed.add((CLOCK, key))
-        return outcome
 
     def reemit(self, topic: str, from_offset: int) -> SlaOutcome:
         """The records and alerts produced while processing `topic` from `from_offset` on, as they are now."""
@@ -157,13 +190,21 @@ class CommentSlaBook:
     def evict(self, now_ms: int) -> None:
         """Forgets clocks and early replies too old to matter (see `SlaPolicy`)."""
         horizon = now_ms - self.policy.keep_clocks_ms
-        for key in [k for k, c in self._clocks.items() if c.deadline_ms < horizon]:
-            self._running -= self._clocks.pop(key).open
-            self._changed.add((CLOCK, key))
+        clocks, expiring = self._clocks, self._deadlines
+        while expiring and expiring[0][0] < horizon:
+            _, key = heapq.heappop(expiring)
+            clock = clocks.get(key)
+            if clock is not None and clock.deadline_ms < horizon:
+                self._running -= clocks.pop(key).open
+                self._changed.add((CLOCK, key))
         horizon = now_ms - self.policy.remember_replies_ms
-        for key in [k for k, ts in self._early_replies.items() if ts < horizon]:
-            del self._early_replies[key]
-            self._changed.add((EARLY_REPLY, key))
+        replies, expiring = self._early_replies, self._replied
+        while expiring and expiring[0][0] < horizon:
+            _, key = heapq.heappop(expiring)
+            ts = replies.get(key)
+            if ts is not None and ts < horizon:
+                del replies[key]
+                self._changed.add((EARLY_REPLY, key))
 
     def forget_author(self, platform: str, user_id: str) -> int:
         """Drops the clocks of every comment `user_id` wrote on `platform` (their ids, times and snippets);
@@ -190,7 +231,8 @@ class CommentSlaBook:
 
     def restore(self, ns: str, key: ClockKey, state: bytes) -> None:
         if ns == EARLY_REPLY:
-            self._early_replies[key] = decode_reply_ts(state)
+            ts = self._early_replies[key] = decode_reply_ts(state)
+            heapq.heappush(self._replied, (ts, key))
             return
         s = decode_clock(state)
         clock = _Clock(
@@ -200,6 +242,7 @@ class CommentSlaBook:
         replaced = self._clocks.get(key)
         self._running += clock.open - (replaced is not None and replaced.open)
         self._clocks[key] = clock
+        heapq.heappush(self._deadlines, (clock.deadline_ms, key))
         if clock.open:
             if not clock.breached:
                 heapq.heappush(self._due, (clock.deadline_ms, key))
@@ -215,6 +258,7 @@ class CommentSlaBook:
         at_risk = event.ts_ms + int(sla_ms * fraction) if fraction else None
         clock = _Clock(ClockComment.of(event), event.ts_ms + sla_ms, at_risk, changed_by=source)
         self._clocks[key] = clock
+        heapq.heappush(self._deadlines, (clock.deadline_ms, key))
         self._changed.add((CLOCK, key))
         early = self._early_replies.pop(key, None)
         if early is not None:
@@ -235,6 +279,7 @@ class CommentSlaBook:
         if clock is None:
             if key not in self._early_replies:
                 self._early_replies[key] = event.ts_ms
+                heapq.heappush(self._replied, (event.ts_ms, key))
                 self._changed.add((EARLY_REPLY, key))
             return
         if not clock.open:

@@ -30,6 +30,7 @@ Versions (`STATE_FORMAT_VERSION` is the one written):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Final
 
 import msgspec
@@ -185,6 +186,26 @@ def decode_counters(value: bytes) -> PartitionCounters:
 
 def encode_window(window: WindowState) -> bytes:
     return _ENCODER.encode(window)
+
+
+def encode_window_of(
+    counts: tuple[int, int, int, int],
+    engagers: Iterable[str] | None,
+    event_ids: Iterable[str] | None,
+    closed_engagers: int,
+    applied: dict[str, int],
+) -> bytes:
+    """The bytes of `encode_window(WindowState(*counts, engagers, event_ids, closed_engagers, applied))`
+    from any iterables of members (the engagement book keeps them as dict keys), without the struct."""
+    return _ENCODER.encode(
+        (
+            *counts,
+            None if engagers is None else list(engagers),
+            None if event_ids is None else list(event_ids),
+            closed_engagers,
+            applied,
+        )
+    )
 
 
 def decode_window(value: bytes) -> WindowState:

@@ -34,6 +34,7 @@ from pipeline.stream.state_format import (
     encode_reply_ts,
     encode_spike,
     encode_window,
+    encode_window_of,
     key_partition,
     state_key,
 )
@@ -129,6 +130,14 @@ def test_windows_open_and_closed_round_trip_their_samples() -> None:
     closed = decode_window(bytes.fromhex(WINDOW_CLOSED))
     assert closed == WindowState(5, 1, 2, 3, None, None, 7, {"likes": 41, "reposts": 2})
     assert encode_window(closed).hex() == WINDOW_CLOSED
+
+
+def test_windows_encoded_from_their_parts_have_the_samples_bytes() -> None:
+    """The engagement book encodes windows from its own fields (members as dict keys), not a WindowState."""
+    opened = encode_window_of((5, 1, 2, 3), {"u1": None}, {"e1": None}, 0, {"likes": 41})
+    assert opened.hex() == WINDOW_OPEN
+    closed = encode_window_of((5, 1, 2, 3), None, None, 7, {"likes": 41, "reposts": 2})
+    assert closed.hex() == WINDOW_CLOSED
 
 
 def test_a_version_2_clock_round_trips_its_sample() -> None:
