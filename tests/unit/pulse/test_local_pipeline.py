@@ -103,3 +103,15 @@ def test_the_dashboard_gets_its_settings_as_resolved_here(tmp_path: Path) -> Non
         if k.startswith("PULSE_DASHBOARD__")
     }
     assert DashboardSettings.model_validate(passed) == settings.dashboard
+
+
+def test_a_piece_that_dies_of_the_stop_signal_while_starting_stopped_cleanly(tmp_path: Path) -> None:
+    """A piece started again just before the end of a run may get the SIGTERM before its handler is in
+    place: it dies of it (-15), having taken no work yet; that is no failure of the run."""
+    pipeline = LocalPipeline(Settings(state_dir=tmp_path), RunOptions(workers=1, notify=False), tmp_path)
+    starting = PulseChild(
+        "the notifier", ["0", "--bind", "127.0.0.1"], {}, tmp_path / "n.log", module="http.server"
+    )
+    pipeline.children.append(starting.start())  # no SIGTERM handler: it dies of the signal
+    assert pipeline.stop() == {"the notifier": 0}
+    assert starting.exited() == -15
