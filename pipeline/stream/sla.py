@@ -403,7 +403,10 @@ class EventClock:
 
     @property
     def live(self) -> bool:
-        return abs(self.anchor_wall_ms - self.max_event_ms) <= self.live_lag_ms
+        # A lag of 0 is event time only (`pulse run --exit-when-done`): without the first test, an event
+        # stamped at or ahead of the wall clock (lag 0) made such a stream live, so its deadlines followed
+        # the wall clock and depended on how long the run took.
+        return self.live_lag_ms > 0 and abs(self.anchor_wall_ms - self.max_event_ms) <= self.live_lag_ms
 
     def now(self, wall_ms: int) -> int:
         if not self.live:

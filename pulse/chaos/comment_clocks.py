@@ -23,10 +23,8 @@ Because the partition's comment time only grows, "breached while running" needs 
 never closed, iff the partition's final time minus the grace reaches it.
 
 Not modelled: clocks forgotten 7 days after their deadline, and the wall-clock extrapolation of a live
-stream. `pulse run --exit-when-done` sets `live_lag_s` to 0 for event time only, but a partition whose
-newest comment is stamped at or ahead of the wall clock (accepted up to the clock skew) still counts as
-live then, and the workers' beats judge its deadlines past the input's end by the wall clock: a file that
-ends in the future is not judged here the way such a run judges it. Two subscriber comments with one
+stream (`pulse run --exit-when-done` sets `live_lag_s` to 0: event time only, also for a file whose newest
+comments are stamped at or ahead of the wall clock, which used to count as live). Two subscriber comments with one
 comment id under posts of different partitions are two clocks there and one row in the table: the
 reference keeps the one opened last.
 """

@@ -230,3 +230,16 @@ def test_waiting_counts_the_clocks_that_still_run_through_replies_deletes_evicti
             restarted.restore(ns, key, state)
             restarted.restore(ns, key, state)  # twice: a changelog may hold a key more than once
     assert restarted.waiting == running(restarted) == running(book)
+
+
+def test_a_lag_of_zero_is_event_time_only_even_for_an_event_stamped_ahead_of_the_wall_clock() -> None:
+    """`pulse run --exit-when-done` sets the live lag to 0: a file whose newest events are stamped at or
+    after the wall clock (accepted within the allowed skew) must not make its clocks follow the wall."""
+    clock = EventClock(live_lag_ms=0)
+    wall = 1_800_000_000_000
+    clock.observe(wall + 60_000, wall)  # stamped a minute ahead: an ingestion lag of 0
+    assert not clock.live
+    assert clock.now(wall + 80_000) == wall + 60_000
+    live = EventClock(live_lag_ms=300_000)
+    live.observe(wall + 60_000, wall)
+    assert live.live and live.now(wall + 100_000) == wall + 100_000  # follows the wall from its anchor
