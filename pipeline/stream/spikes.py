@@ -26,8 +26,10 @@ it), the post's own previous 10 minutes are all that is expected.
 
 One alert per post per episode: the episode ends (the post is armed again) once observed falls below half
 of what raised it (half the floor, or half of `factor` x expected). The alert's id names the post and the
-minute the episode began, so a replay gives the same alerts; the episode is persisted, so a restart in the
-middle of one does not alert again.
+minute the episode began; the episode is persisted, so a restart in the middle of one does not alert
+again. A replay finds the same bursts, but the minute that fires one (and so its id) can differ between
+runs: posts are folded into the curves on the wall-clock beats (`PartitionProcessor.tick`), so how many
+folds a judgement sees depends on how fast the workers read.
 
 A post's age counts from the first minute it has a window (its first counted event: publications are
 not always in the stream). Posts are spread over partitions by post, so each partition learns its
