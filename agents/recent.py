@@ -10,44 +10,73 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from agents.platforms.common import Delivery
+
+V = TypeVar("V")
+
+
+class _Expiring(Generic[V]):
+    """Entries by key that count for `ttl_s` after they were put, `max_entries` at most (the oldest are
+    forgotten first): the memory both of the classes below keep."""
+
+    def __init__(self, ttl_s: float, max_entries: int, clock: Callable[[], float]) -> None:
+        if ttl_s <= 0 or max_entries <= 0:
+            raise ValueError("ttl_s and max_ids must be positive")
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, V]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: str) -> bool:
+        self._expire()
+        return key in self._entries
+
+    def put(self, key: str, value: V) -> None:
+        """Remembers `value` under `key` from now on (as the newest, whether or not it was there)."""
+        now = self._expire()
+        self._entries.pop(key, None)
+        self._entries[key] = (now, value)
+        if len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def pop(self, key: str) -> V | None:
+        self._expire()
+        entry = self._entries.pop(key, None)
+        return None if entry is None else entry[1]
+
+    def _expire(self) -> float:
+        now = self._clock()
+        horizon = now - self.ttl_s
+        while self._entries:
+            oldest_at = next(iter(self._entries.values()))[0]
+            if oldest_at > horizon:
+                break
+            self._entries.popitem(last=False)
+        return now
 
 
 class RecentIds:
     def __init__(self, ttl_s: float, max_ids: int, *, clock: Callable[[], float] = time.monotonic) -> None:
-        if ttl_s <= 0 or max_ids <= 0:
-            raise ValueError("ttl_s and max_ids must be positive")
-        self.ttl_s = ttl_s
-        self.max_ids = max_ids
-        self._clock = clock
-        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._seen: _Expiring[None] = _Expiring(ttl_s, max_ids, clock)
 
     def __len__(self) -> int:
         return len(self._seen)
 
     def seen(self, key: str) -> bool:
         """True if `key` was seen within the window (a duplicate); otherwise remembers it and returns False."""
-        now = self._clock()
-        self._expire(now)
         if key in self._seen:
             return True
-        self._seen[key] = now
-        if len(self._seen) > self.max_ids:
-            self._seen.popitem(last=False)
+        self._seen.put(key, None)
         return False
 
     def forget(self, key: str) -> None:
         """Un-remember `key`, e.g. when sending it failed and the platform will deliver it again."""
-        self._seen.pop(key, None)
-
-    def _expire(self, now: float) -> None:
-        horizon = now - self.ttl_s
-        while self._seen:
-            oldest_key, oldest_at = next(iter(self._seen.items()))
-            if oldest_at > horizon:
-                break
-            del self._seen[oldest_key]
+        self._seen.pop(key)
 
 
 class UnsettledDeliveries:
@@ -61,35 +90,16 @@ class UnsettledDeliveries:
     gives both copies the same id and time, which the stream processors and the tables count once."""
 
     def __init__(self, ttl_s: float, max_ids: int, *, clock: Callable[[], float] = time.monotonic) -> None:
-        if ttl_s <= 0 or max_ids <= 0:
-            raise ValueError("ttl_s and max_ids must be positive")
-        self.ttl_s = ttl_s
-        self.max_ids = max_ids
-        self._clock = clock
-        self._held: OrderedDict[str, tuple[float, Delivery]] = OrderedDict()
+        self._held: _Expiring[Delivery] = _Expiring(ttl_s, max_ids, clock)
 
     def __len__(self) -> int:
         return len(self._held)
 
     def hold(self, delivery: Delivery) -> None:
-        now = self._clock()
-        self._expire(now)
-        self._held.pop(delivery.delivery_id, None)
-        self._held[delivery.delivery_id] = (now, delivery)
-        if len(self._held) > self.max_ids:
-            self._held.popitem(last=False)
+        self._held.put(delivery.delivery_id, delivery)
 
     def settle(self, delivery: Delivery) -> Delivery:
         """What to send for `delivery`: the events sent when it was refused, if it was (no longer held
         then), or its own."""
-        self._expire(self._clock())
-        held = self._held.pop(delivery.delivery_id, None)
-        return delivery if held is None else held[1]
-
-    def _expire(self, now: float) -> None:
-        horizon = now - self.ttl_s
-        while self._held:
-            oldest_at = next(iter(self._held.values()))[0]
-            if oldest_at > horizon:
-                break
-            self._held.popitem(last=False)
+        held = self._held.pop(delivery.delivery_id)
+        return delivery if held is None else held
