@@ -15,7 +15,6 @@ controller's kill took 30 s there)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from kafka.errors import KafkaError
 
 from pulse.errors import LocalKafkaError
 from tests.broker_cluster import Cluster, three_brokers
-from tests.integration.pulse.test_run_end_to_end import assert_tables_match, build
+from tests.integration.pulse.test_run_end_to_end import assert_tables_match, scenario_run
 
 
 @pytest.fixture
@@ -113,14 +112,8 @@ def _records(admin: KafkaAdminClient, topic: str) -> int:
 def test_a_broker_killed_during_a_replay_loses_and_doubles_nothing(
     victim: str, returns_after_s: float | None, cluster: Cluster, tmp_path: Path
 ) -> None:
-    scenario = build()
-    file = tmp_path / "scenario.ndjson"
-    file.write_bytes(b"\n".join(scenario.lines) + b"\n")
-    store = f"chdb://{tmp_path / 'store'}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")} | {"COLUMNS": "200"}
-    args = ["--state-dir", str(tmp_path / "state"), "run", "--replay", str(file), "--exit-when-done",
-            "--kafka", cluster.bootstrap, "--clickhouse", store, "--comment-sla", "30m",
-            "--lateness", "10m", "--partitions", "2"]  # fmt: skip
+    replay = scenario_run(tmp_path, cluster.bootstrap)
+    scenario, store, env, args = replay.scenario, replay.store, replay.env, replay.args
     t0 = time.monotonic()
     run = subprocess.Popen(
         [sys.executable, "-m", "pulse", *args],

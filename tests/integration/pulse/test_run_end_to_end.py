@@ -130,6 +130,29 @@ def expected_minutes(events: list[dict[str, Any]]) -> dict[tuple[str, str, int],
     return {k: (c["like"], c["unlike"], c["comment"], c["repost"]) for k, c in counts.items()}
 
 
+@dataclass
+class ScenarioRun:
+    """The scenario written to a file of the test's own, and the environment and arguments of a `pulse run
+    --replay FILE --exit-when-done` that replays it into a store of the test's own."""
+
+    scenario: Scenario
+    store: str
+    env: dict[str, str]
+    args: list[str]
+
+
+def scenario_run(tmp_path: Path, bootstrap: str) -> ScenarioRun:
+    scenario = build()
+    file = tmp_path / "scenario.ndjson"
+    file.write_bytes(b"\n".join(scenario.lines) + b"\n")
+    store = f"chdb://{tmp_path / 'store'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")} | {"COLUMNS": "200"}
+    args = ["--state-dir", str(tmp_path / "state"), "run", "--replay", str(file), "--exit-when-done",
+            "--kafka", bootstrap, "--clickhouse", store, "--comment-sla", "30m",
+            "--lateness", "10m", "--partitions", "2"]  # fmt: skip
+    return ScenarioRun(scenario, store, env, args)
+
+
 def pulse(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pulse", *args],
@@ -176,14 +199,8 @@ def assert_tables_match(env: dict[str, str], store: str, scenario: Scenario) -> 
 
 
 def test_replay_until_done_gives_the_right_tables_twice(kafka: KafkaSettings, tmp_path: Path) -> None:
-    scenario = build()
-    file = tmp_path / "scenario.ndjson"
-    file.write_bytes(b"\n".join(scenario.lines) + b"\n")
-    store = f"chdb://{tmp_path / 'store'}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")} | {"COLUMNS": "200"}
-    args = ["--state-dir", str(tmp_path / "state"), "run", "--replay", str(file), "--exit-when-done",
-            "--kafka", kafka.bootstrap_servers, "--clickhouse", store, "--comment-sla", "30m",
-            "--lateness", "10m", "--partitions", "2", "--no-notify"]  # fmt: skip
+    replay = scenario_run(tmp_path, kafka.bootstrap_servers)
+    scenario, store, env, args = replay.scenario, replay.store, replay.env, [*replay.args, "--no-notify"]
 
     done = pulse(env, *args)
     assert done.returncode == 0, done.stderr + done.stdout

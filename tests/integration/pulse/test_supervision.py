@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from schemas import KafkaSettings
-from tests.integration.pulse.test_run_end_to_end import assert_tables_match, build
+from tests.integration.pulse.test_run_end_to_end import assert_tables_match, scenario_run
 
 
 def _children(pid: int) -> dict[int, str]:
@@ -47,14 +47,8 @@ def _kill_when_up(run: subprocess.Popen[str], command: str, killed: list[str], u
 def test_a_killed_loader_and_notifier_are_started_again_and_the_tables_stay_exact(
     kafka: KafkaSettings, tmp_path: Path
 ) -> None:
-    scenario = build()
-    file = tmp_path / "scenario.ndjson"
-    file.write_bytes(b"\n".join(scenario.lines) + b"\n")
-    store = f"chdb://{tmp_path / 'store'}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")} | {"COLUMNS": "200"}
-    args = ["--state-dir", str(tmp_path / "state"), "run", "--replay", str(file), "--exit-when-done",
-            "--kafka", kafka.bootstrap_servers, "--clickhouse", store, "--comment-sla", "30m",
-            "--lateness", "10m", "--partitions", "2"]  # fmt: skip
+    replay = scenario_run(tmp_path, kafka.bootstrap_servers)
+    scenario, store, env, args = replay.scenario, replay.store, replay.env, replay.args
     run = subprocess.Popen(
         [sys.executable, "-m", "pulse", *args],
         env=env,
