@@ -20,7 +20,7 @@ from pathlib import Path
 from pipeline.stream.faust_fixes.worker import FULL_COLLECTION_AFTER
 from pipeline.stream.partition import Effects, PartitionProcessor
 from pipeline.stream.settings import ProcessorSettings
-from schemas import ClockLimit, InvalidEvent, Topics, decode_events, encode_events, parse_line
+from schemas import CanonicalEvent, ClockLimit, InvalidEvent, Topics, decode_events, encode_events, parse_line
 from schemas.outputs import encode_output_messages
 from schemas.wire import partition_of
 
@@ -52,7 +52,7 @@ def pack_messages(path: Path, partitions: int) -> tuple[list[Message], int]:
     their number."""
     topics = Topics()
     inputs = set(topics.processor_inputs)
-    open_batches: dict[tuple[str, int], list] = {}  # type: ignore[type-arg]
+    open_batches: dict[tuple[str, int], list[CanonicalEvent]] = {}
     offsets: dict[tuple[str, int], int] = {}
     messages: list[Message] = []
     events = 0

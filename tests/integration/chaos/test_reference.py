@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import random
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,6 +17,7 @@ from pipeline.warehouse import ClickHouseSettings
 from pulse.bench.shapes import write_file
 from pulse.chaos import ReferenceRules, expected_from_file, judge_store, store_query
 from schemas import KafkaSettings
+from tests.integration.pulse.test_run_end_to_end import pulse
 
 LATE_S = 600  # behind the stream: beyond the default allowed lateness (2 min)
 
@@ -57,14 +56,7 @@ def test_a_realistic_replay_leaves_exactly_the_reference_rows(kafka: KafkaSettin
             "--kafka", kafka.bootstrap_servers, "--clickhouse", store, "--comment-sla", "5m",
             "--no-notify"]  # fmt: skip
     replayed_at_ms = time.time_ns() // 1_000_000
-    done = subprocess.run(
-        [sys.executable, "-m", "pulse", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    done = pulse(env, *args)
     assert done.returncode == 0, done.stderr + done.stdout
 
     expected = expected_from_file(file, ReferenceRules(sla_s=300), wall_clock_ms=replayed_at_ms)
