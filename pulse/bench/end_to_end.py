@@ -26,8 +26,9 @@ from pulse.errors import PulseError
 from pulse.local.child_process import cpu_seconds
 from pulse.local.local_pipeline import LocalPipeline, RunOptions
 from pulse.settings import Settings
-from pulse.topics import OffsetReader, records_written
+from pulse.topics import OffsetReader, read_records, records_written
 from schemas import CanonicalEvent, validate
+from schemas.outputs import Alert, AlertKind, decode_outputs
 from schemas.wire import state_changelog_topic
 
 SLA_COMMUNITY = "bench-sla"
@@ -44,6 +45,8 @@ class EndToEndResult:
     latency_p99_ms: float
     alert_p50_ms: float | None
     alert_p99_ms: float | None
+    alert_topic_p50_ms: float | None  # from the deadline to the alert's record on the alerts topic
+    alert_topic_p99_ms: float | None
     peak_mb: dict[str, float]
     cpu_s: dict[str, float]  # CPU seconds each process spent during the timed replay
     phases_s: dict[str, float]  # seconds from the start until: the file was read, processed, loaded
@@ -94,6 +97,26 @@ def _comment(i: int, now_ms: int, community: str) -> CanonicalEvent:
          "post_id": f"live-p{i % 20}", "user_id": f"u{i}", "comment_id": f"live-{community}-m{i}",
          "text": "anyone?", "ts": now_ms}
     )  # fmt: skip
+
+
+def _alert_topic_latencies(s: Settings, alerts_topic: str) -> list[int]:
+    """Per live probe's `unanswered_comment` alert: ms from its deadline (`fired_at`) to its first record
+    on the alerts topic (the record's timestamp, set by the worker's producer when it sent it)."""
+    waited: dict[str, int] = {}
+    key = f"sim:{SLA_COMMUNITY}".encode()
+    for record in read_records(s.kafka, alerts_topic):
+        if record.key != key:
+            continue
+        for output in decode_outputs(record.value):
+            if isinstance(output, Alert) and output.kind is AlertKind.UNANSWERED:
+                ms = record.timestamp - output.fired_at_ms
+                waited[output.alert_id] = min(ms, waited.get(output.alert_id, ms))
+    return sorted(waited.values())
+
+
+def _quantile(ordered: list[int], q: float) -> float | None:
+    """The exact `q` quantile of sorted values (the lower of two neighbours), as quantileExact picks."""
+    return float(ordered[min(len(ordered) - 1, int(q * len(ordered)))]) if ordered else None
 
 
 def _cpu_readings(pipeline: LocalPipeline, broker_pid: int | None) -> dict[str, float]:
@@ -209,6 +232,7 @@ def run_end_to_end(
             f"WHERE community_id = '{SLA_COMMUNITY}' AND kind = 'unanswered_comment' GROUP BY alert_id)",
             open_store=False,
         ).rows[0]
+        on_topic = _alert_topic_latencies(s, pipeline.topics.alerts)
         peaks: dict[str, float] = {}  # the largest stream worker's
         for child in pipeline.children:
             peaks[child.name] = max(peaks.get(child.name, 0.0), child.peak_mb())
@@ -228,6 +252,8 @@ def run_end_to_end(
         latency_p99_ms=float(latency[1]),
         alert_p50_ms=float(alerts[0]) if alerts[2] else None,
         alert_p99_ms=float(alerts[1]) if alerts[2] else None,
+        alert_topic_p50_ms=_quantile(on_topic, 0.5),
+        alert_topic_p99_ms=_quantile(on_topic, 0.99),
         peak_mb=peaks,
         cpu_s=cpu,
         phases_s=phases,

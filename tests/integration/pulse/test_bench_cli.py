@@ -76,9 +76,11 @@ def test_bench_end_to_end_prints_batched_and_baseline_rows(kafka: KafkaSettings,
     ]
     assert all(float(r[3].replace(",", "")) > 0 for r in baselines)
     assert [(r[0], r[1]) for r in results] == [("500", "2,000"), ("1", "200")]
-    assert all(float(r[4]) > 0 and float(r[8]) > 0 for r in results), (
+    assert all(float(r[4]) > 0 and float(r[10]) > 0 for r in results), (
         "latency and the worker's memory measured"
     )
+    on_topic_p50, on_topic_p99 = float(results[0][6]), float(results[0][7])
+    assert 0 < on_topic_p50 <= on_topic_p99, "the live probes' alerts timed on the alerts topic"
     assert [(r[0], r[1]) for r in timings] == [("500", "2,000"), ("1", "200")]
     for r in timings:
         read, processed, loaded, worker_cpu, loader_cpu = map(float, r[2:7])
