@@ -177,7 +177,7 @@ def build_app(
         # partition from the current event, which is the same here but implicit.)
         if not effects.state:
             return
-        store = state.data
+        store = state.data.data  # the memory store's own dict (its __setitem__ is a Python call per key)
         for key, entry in effects.state.items():
             if entry is None:
                 store.pop(key, None)

@@ -65,6 +65,7 @@ class ProcessingRules:
     sla_grace_ms: int = 1_000  # event time: for replies a moment out of order with later events
     live_lag_ms: int = 300_000
     live_grace_ms: int = 250  # live: for a reply on its way (it is still counted later: `resolved`)
+    rolling_every_ms: int = 1_000  # wall clock between two publications of rolling totals
     evict_every_ms: int = 60_000  # event time between evictions of closed windows and old clocks
     max_clock_skew_ms: int = 300_000  # events stamped further ahead of the wall clock are rejected
     spikes: SpikeRules | None = field(default_factory=SpikeRules)  # None: no spike alerts
@@ -91,6 +92,7 @@ class PartitionProcessor:
         self.spikes = SpikeWatch(rules.spikes, self.engagement.windows) if rules.spikes else None
         self._counters = PartitionCounters()
         self._resumed: set[str] = set()  # topics read at least once since this processor began
+        self._rolled_at_ms = 0  # wall clock of the last rolling totals published
 
     def restore(
         self,
@@ -195,7 +197,11 @@ class PartitionProcessor:
         outcome = self.sla.advance(now, (topic, offset))
         effects.alerts += outcome.alerts
         effects.sla_records += outcome.records
-        effects.rolling = self.engagement.drain_rolling()
+        if wall_ms - self._rolled_at_ms >= self.rules.rolling_every_ms or end_of_input_ms is not None:
+            # Not on every beat: a backlog changes thousands of posts between two beats, and each total
+            # sums a day of the post's minutes (measured: 4% of a worker's CPU on the realistic bench).
+            effects.rolling = self.engagement.drain_rolling()
+            self._rolled_at_ms = wall_ms
         c = self._counters
         event_now = max(self.engagement.max_event_ms, self.sla_clock.max_event_ms)
         if event_now - c.evicted_at_ms >= self.rules.evict_every_ms:

@@ -42,6 +42,13 @@ class ProcessorSettings(BaseModel):
         le=60,
         description="the workers' wall-clock beat: how late after its deadline a live alert may fire",
     )
+    rolling_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=3_600,
+        description="how often a worker publishes the rolling totals of the posts that changed since (on the "
+        "beat that passes it): each costs a pass over the post's last day of minutes",
+    )
     batch_messages: int = Field(
         default=64,
         ge=1,
@@ -128,6 +135,7 @@ class ProcessorSettings(BaseModel):
             sla_grace_ms=int(self.sla_grace_s * 1000),
             live_lag_ms=int(self.live_lag_s * 1000),
             live_grace_ms=int(self.live_grace_s * 1000),
+            rolling_every_ms=int(self.rolling_interval_s * 1000),
             max_clock_skew_ms=int(max_clock_skew_s * 1000),
             spikes=SpikeRules(
                 window_ms=round(self.spike_window_s / 60) * 60_000,
