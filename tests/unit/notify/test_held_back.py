@@ -281,3 +281,28 @@ def test_the_age_limit_defaults_to_two_hours_and_null_lifts_it(monkeypatch: pyte
     monkeypatch.setenv("PULSE_NOTIFY__MAX_ALERT_AGE_S", "-1")
     with pytest.raises(ValueError, match="max_alert_age_s"):
         load()
+
+
+def held_many(destination: str, comments: list[str], fired_ms: list[int]) -> tuple[str, bytes]:
+    value = {
+        "outcome": "held_back_many", "at_ms": NOW_MS,
+        "alert_ids": [f"vk:c1:{c}:unanswered_comment" for c in comments],
+        "oldest_fired_ms": min(fired_ms), "newest_fired_ms": max(fired_ms),
+    }  # fmt: skip
+    return ledger_key(destination, f"held-back:{comments[0]}:{comments[-1]}:{len(comments)}"), orjson.dumps(
+        value
+    )
+
+
+def test_records_of_many_held_back_alerts_count_each_beside_the_older_one_per_alert_records() -> None:
+    records = [
+        held("slack", "a", 1_000), held_many("slack", ["b", "c", "d"], [3_000, 2_000, 6_000]), said("slack", 2),
+        held_many("telegram", ["e"], [500]),
+    ]  # fmt: skip
+    left = unannounced(records)
+    assert (left["slack"].count, left["slack"].oldest_fired_ms, left["slack"].newest_fired_ms) == (
+        2,
+        1_000,
+        6_000,
+    )
+    assert (left["telegram"].count, left["telegram"].oldest_fired_ms) == (1, 500)
