@@ -4,7 +4,8 @@ A `TableSink` takes records, turns each into JSON rows with its table's `lines_o
 when it holds `batch_rows` rows or is `flush_interval_s` old (half as old once its topics go quiet). The
 rows go in as JSONEachRow, one insert per batch, into the table's wire-shaped input table (see
 schemas/clickhouse/0007_wire_inputs.sql), whose view converts them: ClickHouse parses and converts in
-compiled code, the loader only validates and re-encodes (and for a value marked canonical, not even that).
+compiled code, the loader only validates and re-encodes (and for a value marked canonical, or the
+processors' own outputs, not even that: see `pipeline.warehouse.routes`).
 Only after the insert succeeded are the offsets committed, so a crash replays the batch, and the insert is
 idempotent twice over: a deterministic `insert_deduplication_token` per batch (table, then
 topic/partition:first-last offsets) makes ClickHouse drop a retried batch, and the tables themselves
@@ -102,20 +103,26 @@ class TableSpec:
     input table; the table itself when the JSON fields are its columns), and how a record value becomes
     JSON rows of that table. `lines_of` raises `InvalidEvent` (or ValueError) for a record that cannot
     become rows. `takes_canonical`: a value marked canonical (`schemas.CANONICAL_HEADER`) is already
-    rows of the input table, one a line, and is stored as it is."""
+    rows of the input table, one a line, and is stored as it is. `complete_rows`: every row names every
+    column of the input table, so the server refuses a row that lacks one instead of filling in a default
+    (rows whose writer leaves defaults out, as canonical events do, must not set it)."""
 
     table: str
     lines_of: Callable[[bytes], Lines]
     input_table: str | None = None
     takes_canonical: bool = False
+    complete_rows: bool = False
 
     @property
     def insert_into(self) -> str:
         return self.input_table or self.table
 
 
-def insert_lines(client: Any, table: str, data: bytes, token: str | None = None) -> None:
-    """One JSONEachRow insert, synchronous, deduplicated by `token` also in the tables behind views."""
+def insert_lines(
+    client: Any, table: str, data: bytes, token: str | None = None, *, complete_rows: bool = False
+) -> None:
+    """One JSONEachRow insert, synchronous, deduplicated by `token` also in the tables behind views.
+    `complete_rows`: a row that lacks a non-Nullable column is an error, not a default."""
     settings: dict[str, Any] = {
         "async_insert": 0,
         "input_format_skip_unknown_fields": 1,  # a newer producer's extra field is not an error
@@ -126,6 +133,8 @@ def insert_lines(client: Any, table: str, data: bytes, token: str | None = None)
         "input_format_parallel_parsing": 0,
         "optimize_on_insert": 0,
     }
+    if complete_rows:
+        settings["input_format_force_null_for_omitted_fields"] = 1
     if token is not None:
         settings["insert_deduplication_token"] = token
     client.raw_insert(table, None, data, settings=settings, fmt="JSONEachRow")
@@ -305,7 +314,9 @@ class TableSink:
         try:
             while True:
                 try:
-                    insert_lines(self.client, self.spec.insert_into, data, token)
+                    insert_lines(
+                        self.client, self.spec.insert_into, data, token, complete_rows=self.spec.complete_rows
+                    )
                     return
                 except Exception as exc:  # the driver and chDB raise unrelated types: sorted just below
                     error = translate(exc, f"insert into {self.spec.table}")

@@ -123,6 +123,41 @@ def test_outputs_land_once_and_a_replay_changes_nothing(
     assert snapshot(client) == expected
 
 
+def test_output_lines_the_server_refuses_are_dead_lettered_with_its_reason(
+    kafka: KafkaSettings, clickhouse: ClickHouseSettings, unique: str
+) -> None:
+    """Outputs of a known kind are stored as they came, so the server is their check: a value with a line
+    that lacks a field, or has one of the wrong type, is dead-lettered whole, with the server's reason; the
+    values around it are stored."""
+    from schemas import DLQ_CODE, DLQ_REASON, DLQ_SOURCE
+    from tests.kafka_reading import read_all
+
+    topics = Topics.prefixed(f"r{unique}-")
+    ensure_topics(kafka, dict.fromkeys(topics.all, 2), 1)
+    good = encode_outputs([window("p1", 1, 0), window("p2", 2, 0)])
+    missing = encode_outputs([window("p3", 3, 0)]).replace(b'"likes":3,', b"")
+    wrong = encode_outputs([window("p4", 4, 0)]).replace(b'"likes":4', b'"likes":"four"')
+    later = encode_outputs([window("p5", 5, 0)])
+    producer = KafkaProducer(**kafka.client_config(), acks="all")
+    for value in (good, missing, wrong, later):
+        producer.send(topics.engagement, value=value, partition=0)
+    producer.flush()
+    producer.close()
+    client = connect(clickhouse)
+    apply_migrations(client)
+
+    loader = load_all(kafka, topics, client, f"g{unique}")
+    stored = client.query("SELECT post_id, likes FROM engagement_minute FINAL ORDER BY post_id").result_rows
+    assert stored == [("p1", 1), ("p2", 2), ("p5", 5)]
+    assert loader.stats()["engagement_minute"].dead_letters == 2
+    dead = read_all(kafka, topics.dead_letters)
+    assert sorted(r.value for r in dead) == sorted([missing, wrong])
+    for record in dead:
+        assert record.headers[DLQ_CODE] == b"sink_rejected"
+        assert record.headers[DLQ_SOURCE].startswith(f"{topics.engagement}/0/".encode())
+        assert b"likes" in record.headers[DLQ_REASON], record.headers[DLQ_REASON]
+
+
 def pulse(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pulse", *args], env=env, capture_output=True, text=True, timeout=timeout
