@@ -173,8 +173,22 @@ class EventPublisher:
             self._producer = None
 
     def publish(self, event: CanonicalEvent) -> None:
-        """Buffers one event."""
-        self.publish_many((event,))
+        """Buffers one event. The same steps as `publish_many`'s for each of its events (a test holds them to
+        the same messages), without its set-up per call, which would double the cost of one event."""
+        fields = (event.type, event.platform, event.community_id, event.post_id)
+        slot, key = self._route.get(fields) or self._new_route(event, fields)
+        batch = slot.batch
+        if batch is None:
+            batch = slot.batch = self._batches[slot] = _Batch(
+                key=key, started_at=self._clock(), first_ms=event.ts_ms
+            )
+        elif key != batch.key:
+            batch.mixed = True
+        batch.lines.append(encode_event(event))
+        text = event.text
+        batch.size += _EVENT_BYTES if text is None else _EVENT_BYTES + _TEXT_BYTES_PER_CHAR * len(text)
+        if len(batch.lines) >= self.settings.batch_events or batch.size >= self.settings.batch_bytes:
+            self._send_batch(slot)
 
     def publish_many(self, events: Iterable[CanonicalEvent]) -> None:
         """Buffers `events`, in order, into the same messages as a `publish` of each in turn would.
