@@ -7,11 +7,13 @@ is reached. A message holding one post's events carries that post's key; a messa
 of one partition carries no key (the partition is set explicitly). The record timestamp is the first
 event's time.
 
-Events are held decoded and encoded once per message, in one compiled pass (`encode_events`), whatever
-form their input had (a replayed line may give `ts` as RFC 3339): every message written here is canonical
-NDJSON and says so in its headers (`CANONICAL_HEADERS`), which lets the warehouse sink store it without
-decoding it again. A batch's size is estimated while it fills (an event's text may be long) and checked
-once it is encoded: a message over `batch_bytes` is split in halves.
+Events are encoded as they are buffered, a caller's block at once in one compiled pass (`encode_events`)
+while they are fresh in memory, and a batch holds their lines, whatever form their input had (a replayed
+line may give `ts` as RFC 3339): every message written here is canonical NDJSON and says so in its headers
+(`CANONICAL_HEADERS`), which lets the warehouse sink store it without decoding it again. A batch's size is
+estimated while it fills (an event's text may be long) and checked once it is joined: a message over
+`batch_bytes` is split in halves. `publish_many` is the hot path (the replay's): an event costs one route
+lookup by its own fields, and a post's partition is computed once whichever topics its events go to.
 
 The producer is idempotent with acks=all, and every send's result is checked: `flush()` raises
 `DeliveryFailed` if any message since the previous flush was not acknowledged, so nothing is dropped
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -41,8 +43,9 @@ from schemas import (
     dead_letter_headers,
     encode_event,
     encode_events,
+    parse_line,
 )
-from schemas.wire import partition_of
+from schemas.wire import key_hash
 
 log = logging.getLogger(__name__)
 
@@ -71,19 +74,34 @@ class PublisherStats:
 # plus its text at the most UTF-8 can take; the encoded message is checked against `batch_bytes` anyway.
 _EVENT_BYTES = 400
 _TEXT_BYTES_PER_CHAR = 4
-# (topic, post) pairs whose partition is remembered (murmur2 in Python costs microseconds an event); past
-# that, all are forgotten and computed again: a simulator or webhook receiver running for months meets
-# millions of posts, and each pair kept costs a few hundred bytes.
+# (type, post) pairs whose partition and post key are remembered (murmur2 in Python costs microseconds an
+# event, the key's string a fraction of one), and as many post keys' hashes; past that, all are forgotten
+# and computed again: a simulator or webhook receiver running for months meets millions of posts, and each
+# pair kept costs a few hundred bytes.
 ROUTES_REMEMBERED = 100_000
 
 
 @dataclass(slots=True)
 class _Batch:
-    events: list[CanonicalEvent] = field(default_factory=list)
+    lines: list[bytes] = field(default_factory=list)  # each event's canonical JSON, without its newline
+    first_ms: int = 0  # the first event's time, which the record carries
     size: int = 0  # estimated
     key: str | None = None
     mixed: bool = False
     started_at: float = 0.0
+
+
+@dataclass(slots=True, eq=False)
+class _Slot:
+    """One topic-partition, and the batch open for it (also in `EventPublisher._batches`, in the order the
+    batches were opened, which `poll` and `flush` send them in)."""
+
+    topic: str
+    partition: int
+    batch: _Batch | None = None
+
+
+_Route = tuple[_Slot, str]  # where an event goes, and its post key (which a one-post message carries)
 
 
 class EventPublisher:
@@ -104,10 +122,13 @@ class EventPublisher:
         self._clock = clock
         self._producer: KafkaProducer | None = None
         self._partitions: dict[str, int] = {}
+        self._key_hashes: dict[str, int] = {}  # post key -> `key_hash`, whichever topics its events go to
         self._topic_of_type = {t: self.topics.for_type(t) for t in EventType}
-        # (topic, post key) -> the partition's open batch; the hot path's only lookup per event.
-        self._route: dict[tuple[str, str], tuple[str, int]] = {}
-        self._batches: dict[tuple[str, int], _Batch] = {}
+        # (type, platform, community, post) -> its route: the hot path's only lookup per event. Keyed by the
+        # event's own fields, as building its post key's string costs more than the lookup.
+        self._route: dict[tuple[EventType, str, str, str], _Route] = {}
+        self._slots: dict[tuple[str, int], _Slot] = {}
+        self._batches: dict[_Slot, _Batch] = {}
         self._pending: list[Any] = []
         self._failures: list[BaseException] = []
 
@@ -152,37 +173,69 @@ class EventPublisher:
             self._producer = None
 
     def publish(self, event: CanonicalEvent) -> None:
-        """Buffers one event."""
-        key = event.post_key
-        topic = self._topic_of_type[event.type]
-        where = self._route.get((topic, key))
-        if where is None:
-            if len(self._route) >= ROUTES_REMEMBERED:
-                self._route.clear()
-            where = self._route[(topic, key)] = (topic, self._partition_for(topic, key))
-        batch = self._batches.get(where)
+        """Buffers one event. The same steps as `publish_many`'s for each of its events (a test holds them to
+        the same messages), without its set-up per call, which would double the cost of one event."""
+        fields = (event.type, event.platform, event.community_id, event.post_id)
+        slot, key = self._route.get(fields) or self._new_route(event, fields)
+        batch = slot.batch
         if batch is None:
-            batch = self._batches[where] = _Batch(key=key, started_at=self._clock())
+            batch = slot.batch = self._batches[slot] = _Batch(
+                key=key, started_at=self._clock(), first_ms=event.ts_ms
+            )
         elif key != batch.key:
             batch.mixed = True
-        batch.events.append(event)
+        batch.lines.append(encode_event(event))
         text = event.text
         batch.size += _EVENT_BYTES if text is None else _EVENT_BYTES + _TEXT_BYTES_PER_CHAR * len(text)
-        if len(batch.events) >= self.settings.batch_events or batch.size >= self.settings.batch_bytes:
-            self._send_batch(*where, self._batches.pop(where))
+        if len(batch.lines) >= self.settings.batch_events or batch.size >= self.settings.batch_bytes:
+            self._send_batch(slot)
+
+    def publish_many(self, events: Iterable[CanonicalEvent]) -> None:
+        """Buffers `events`, in order, into the same messages as a `publish` of each in turn would.
+
+        They are encoded here, together, while they are fresh in memory: a batch holds their lines until it
+        is sent, not the events, which are freed with the caller's block."""
+        if not isinstance(events, list | tuple):
+            events = list(events)
+        lines = encode_events(events).split(b"\n")
+        lines.pop()  # what follows the last newline: nothing
+        route_of = self._route.get
+        max_events = self.settings.batch_events
+        max_bytes = self.settings.batch_bytes
+        now = None
+        for event, line in zip(events, lines, strict=True):
+            fields = (event.type, event.platform, event.community_id, event.post_id)
+            route = route_of(fields)
+            if route is None:  # a post not met yet (or forgotten)
+                route = self._new_route(event, fields)
+            slot, key = route
+            batch = slot.batch
+            if batch is None:
+                if now is None:
+                    now = self._clock()
+                batch = slot.batch = self._batches[slot] = _Batch(
+                    key=key, started_at=now, first_ms=event.ts_ms
+                )
+            elif key != batch.key:
+                batch.mixed = True
+            batch.lines.append(line)
+            text = event.text
+            batch.size += _EVENT_BYTES if text is None else _EVENT_BYTES + _TEXT_BYTES_PER_CHAR * len(text)
+            if len(batch.lines) >= max_events or batch.size >= max_bytes:
+                self._send_batch(slot)
 
     def poll(self) -> None:
         """Sends every batch older than `linger_ms`; call it when events are sparse."""
         if not self._batches:
             return
         horizon = self._clock() - self.settings.linger_ms / 1000
-        for where in [w for w, b in self._batches.items() if b.started_at <= horizon]:
-            self._send_batch(*where, self._batches.pop(where))
+        for slot in [s for s, b in self._batches.items() if b.started_at <= horizon]:
+            self._send_batch(slot)
 
     def flush(self, timeout_s: float | None = None) -> None:
         """Sends all batches and waits for every acknowledgement since the last flush."""
-        for where in list(self._batches):
-            self._send_batch(*where, self._batches.pop(where))
+        for slot in list(self._batches):
+            self._send_batch(slot)
         producer = self._require_producer()
         try:
             producer.flush(timeout=timeout_s or self.settings.delivery_timeout_s)
@@ -270,31 +323,50 @@ class EventPublisher:
             if not found:
                 raise KafkaUnavailable(f"topic {topic!r} does not exist (create it with `pulse topics`)")
             count = self._partitions[topic] = len(found)
-        return partition_of(key.encode(), count)
+        hashed = self._key_hashes.get(key)
+        if hashed is None:
+            if len(self._key_hashes) >= ROUTES_REMEMBERED:
+                self._key_hashes.clear()
+            hashed = self._key_hashes[key] = key_hash(key.encode())
+        return hashed % count  # as `partition_of` gives it
 
-    def _send_batch(self, topic: str, partition: int, batch: _Batch) -> None:
+    def _new_route(self, event: CanonicalEvent, fields: tuple[EventType, str, str, str]) -> _Route:
+        if len(self._route) >= ROUTES_REMEMBERED:
+            self._route.clear()
+        key = event.post_key
+        topic = self._topic_of_type[event.type]
+        where = (topic, self._partition_for(topic, key))
+        slot = self._slots.get(where)
+        if slot is None:
+            slot = self._slots[where] = _Slot(*where)
+        route = self._route[fields] = (slot, key)
+        return route
+
+    def _send_batch(self, slot: _Slot) -> None:
+        batch = self._batches.pop(slot)
+        slot.batch = None
         key = None if batch.mixed or batch.key is None else batch.key.encode()
-        self._send_events(topic, partition, key, batch.events)
+        self._send_lines(slot.topic, slot.partition, key, batch.lines, batch.first_ms)
 
-    def _send_events(
-        self, topic: str, partition: int, key: bytes | None, events: list[CanonicalEvent]
+    def _send_lines(
+        self, topic: str, partition: int, key: bytes | None, lines: list[bytes], first_ms: int
     ) -> None:
-        value = encode_events(events)
-        if len(value) > self.settings.batch_bytes and len(events) > 1:
-            half = len(events) // 2
-            self._send_events(topic, partition, key, events[:half])
-            self._send_events(topic, partition, key, events[half:])
+        value = b"\n".join(lines) + b"\n"
+        if len(value) > self.settings.batch_bytes and len(lines) > 1:
+            half = len(lines) // 2
+            self._send_lines(topic, partition, key, lines[:half], first_ms)
+            self._send_lines(topic, partition, key, lines[half:], parse_line(lines[half]).ts_ms)
             return
         future = self._require_producer().send(
             topic,
             value=value,
             key=key,
             partition=partition,
-            timestamp_ms=events[0].ts_ms,
+            timestamp_ms=first_ms,
             headers=CANONICAL_HEADERS,
         )
         self._track(future)
-        self.stats.events += len(events)
+        self.stats.events += len(lines)
         self.stats.messages += 1
         self.stats.bytes += len(value)
 

@@ -1,15 +1,18 @@
 """Replaying canonical NDJSON (a file, or stdin) into Kafka.
 
-The input is read in blocks of about `BLOCK_BYTES`, and a block whose lines are all valid is decoded in one
-compiled pass (`parse_lines`), which is the usual case. A block holding a bad line is taken line by line:
-each line judged on its own, a bad line sent to the dead-letter topic with its line number and reason,
-its good neighbours published. A line whose `event_id` was already sent in this replay is skipped.
-Nothing stops the good lines around a bad one. An event stamped further ahead of the wall clock than the
-allowed skew is a bad line too (`schemas.ClockLimit`): a block holding one is taken line by line.
+The input is read in blocks of about `BLOCK_BYTES` (from a file, as bytes cut after their last newline, not
+split into lines), and a block whose lines are all valid is decoded in one compiled pass (`parse_lines`)
+and handed to the publisher at once (`publish_many`), which is the usual case. A block holding a bad line
+is taken line by line: each line judged on its own, a bad line sent to the dead-letter topic with its line
+number and reason, its good neighbours published. A line whose `event_id` was already sent in this replay
+is skipped. Nothing stops the good lines around a bad one. An event stamped further ahead of the wall
+clock than the allowed skew is a bad line too (`schemas.ClockLimit`): a block holding one is taken line by
+line.
 """
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -76,32 +79,28 @@ def replay(
     # Insertion-ordered, so the oldest ids are the ones forgotten when the bound is reached.
     seen: dict[str, None] = {}
     started = time.perf_counter()
-    publish = publisher.publish
+    publish_many = publisher.publish_many
     line_no = bytes_read = sent = duplicates = newest = 0
     for block in _blocks(lines):
-        data = b"\n".join(block)  # lines may come with their newlines or without: blank lines are skipped
-        bytes_read += len(data) - len(block) + 1
+        data = block.data
+        bytes_read += block.size
         limit = ClockLimit.of(clock_ms(), max_clock_skew_s)
         try:
             parsed: list[CanonicalEvent] | None = parse_lines(data)
         except InvalidEvent:
             parsed = None
         if parsed is None or (parsed and max(map(_TS, parsed)) > limit.latest_ms):
-            events = _line_by_line(block, line_no, publisher, source, report, limit)  # which, and why
+            events = _line_by_line(block.lines(), line_no, publisher, source, report, limit)  # which, why
         else:
             events = parsed
-        line_no += len(block)
-        for event in events:
-            event_id = event.event_id
-            if event_id in seen:
-                duplicates += 1
-                continue
-            seen[event_id] = None
-            publish(event)
-            ts = event.ts_ms
-            if ts > newest:
-                newest = ts
-            sent += 1
+        line_no += block.count
+        # The events whose id was not seen before, nor earlier in the block; now seen.
+        fresh = [e for e in events if e.event_id not in seen and not seen.setdefault(e.event_id)]
+        if fresh:
+            publish_many(fresh)
+            newest = max(newest, max(map(_TS, fresh)))
+        duplicates += len(events) - len(fresh)
+        sent += len(fresh)
         publisher.poll()
         while len(seen) > max_remembered_ids:
             del seen[next(iter(seen))]
@@ -124,14 +123,57 @@ def replay(
     return report
 
 
-def _blocks(lines: Iterable[bytes]) -> Iterator[list[bytes]]:
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """Whole lines of the input, as one NDJSON text."""
+
+    data: bytes
+    count: int  # lines, blank ones included
+    size: int  # bytes of the input they were
+    split: list[bytes] | None = None  # the lines, when they came one by one
+
+    def lines(self) -> list[bytes]:
+        if self.split is not None:
+            return self.split
+        lines = self.data.split(b"\n")
+        if self.data.endswith(b"\n"):
+            lines.pop()
+        return lines
+
+
+def _blocks(lines: Iterable[bytes]) -> Iterator[_Block]:
+    if isinstance(
+        lines, io.BufferedIOBase
+    ):  # a file or stdin: read as it is, cut after a block's last newline
+        yield from _read_blocks(lines.read)
+        return
     readlines = getattr(lines, "readlines", None)
     if callable(readlines):
-        yield from iter(lambda: readlines(BLOCK_BYTES), [])
-        return
-    remaining = iter(lines)
-    while block := list(islice(remaining, BLOCK_LINES)):
-        yield block
+        chunks: Iterator[list[bytes]] = iter(lambda: readlines(BLOCK_BYTES), [])
+    else:
+        remaining = iter(lines)
+        chunks = iter(lambda: list(islice(remaining, BLOCK_LINES)), [])
+    for block in chunks:
+        # Lines may come with their newlines or without: the blank lines this makes are skipped.
+        data = b"\n".join(block)
+        yield _Block(data, len(block), len(data) - len(block) + 1, block)
+
+
+def _read_blocks(read: Callable[[int], bytes]) -> Iterator[_Block]:
+    """Blocks of about `BLOCK_BYTES` of a binary stream, without splitting it into lines (which would cost
+    more than decoding them, a bytes object a line)."""
+    started: list[bytes] = []  # the start of a line that a read did not finish
+    while chunk := read(BLOCK_BYTES):
+        end = chunk.rfind(b"\n") + 1
+        if end == 0:
+            started.append(chunk)
+            continue
+        data = b"".join((*started, chunk[:end])) if started else chunk[:end]
+        started = [chunk[end:]] if end < len(chunk) else []
+        yield _Block(data, data.count(b"\n"), len(data))
+    if started:  # the last line, without a newline
+        data = b"".join(started)
+        yield _Block(data, data.count(b"\n") + 1, len(data))
 
 
 def _line_by_line(

@@ -34,9 +34,6 @@ _CHOICES = {
     "age_band": ", ".join(AGE_BANDS),
     "gender": ", ".join(GENDERS),
 }
-_PATTERN_HINTS = {
-    "country": "must be an ISO 3166 alpha-2 code like 'DE'",
-}
 
 
 def parse_line(line: bytes | str, *, line_no: int | None = None) -> CanonicalEvent:
@@ -153,8 +150,6 @@ def _problem(field: str | None, text: str) -> str:
     """msgspec's wording, in JSON's type names, with the allowed values where there is a short list."""
     if text.startswith("Invalid enum value") and field in _CHOICES:
         return f"must be one of {_CHOICES[field]}; got {text.removeprefix('Invalid enum value ')}"
-    if "matching regex" in text and field in _PATTERN_HINTS:
-        return _PATTERN_HINTS[field]
     if text.startswith("Integer value out of range"):
         return "number is out of range"
     expected = _EXPECTED.match(text)

@@ -234,6 +234,7 @@ def bench_ingest(obj: Context, events: int, single_events: int, partitions: int)
         "seconds",
         "events/s",
         "MB/s",
+        "CPU us/event",
         title="ingest into Kafka",
     )
     for result in ingest_runs(settings.kafka, settings.state_dir, events, single_events, partitions):
@@ -241,6 +242,7 @@ def bench_ingest(obj: Context, events: int, single_events: int, partitions: int)
         table.add_row(
             result.path, f"{result.events / result.messages:.0f}", f"{result.events:,}", f"{result.messages:,}",
             f"{result.seconds:.2f}", f"{result.events_per_s:,.0f}", f"{result.mb_per_s:.1f}",
+            f"{result.cpu_us_per_event:.2f}",
         )  # fmt: skip
     print_wide(table)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

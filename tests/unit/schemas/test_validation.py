@@ -124,6 +124,9 @@ def test_wire_form_round_trips() -> None:
         (orjson.dumps(wire("like", age_band="20s")), "age_band", "must be one of"),
         (orjson.dumps(wire("like", gender="f")), "gender", "must be one of"),
         (orjson.dumps(wire("like", country="Germany")), "country", "ISO 3166"),
+        (orjson.dumps(wire("like", country="de")), "country", "ISO 3166"),
+        (orjson.dumps(wire("like", country="DE\n")), "country", "ISO 3166"),
+        (orjson.dumps(wire("like", country=49)), "country", "must be a string or null; got integer"),
         (b'{"x": "' + b"a" * (1 << 20) + b'"}', None, "more than the limit"),
     ],
 )
