@@ -198,14 +198,13 @@ def _replay_until_done(settings: Settings, pipeline: LocalPipeline, file: Path, 
     err_console.print(
         f"replayed {report.sent:,} events ({report.rejected:,} bad lines dead-lettered); processing ..."
     )
-    pipeline.wait_processed(timeout_s=600)
-    if report.newest_event_ms:
-        pipeline.finish_input(report.newest_event_ms, timeout_s=120)
-    pipeline.wait_loaded(timeout_s=600)
-    watcher = PipelineWatcher(settings).start()
+    watcher = PipelineWatcher(settings).start().follow()  # the summary's counts, read while the rest works
     try:
-        watcher.read_to_end()
-        snap = watcher.snapshot(with_warehouse=False)
+        pipeline.wait_processed(timeout_s=600)
+        if report.newest_event_ms:
+            pipeline.finish_input(report.newest_event_ms, timeout_s=120)
+        pipeline.wait_loaded(timeout_s=600)
+        snap = watcher.read_to_end()
     finally:
         watcher.stop()
     tables = ("events", "engagement_minute", "comment_sla", "alerts")
