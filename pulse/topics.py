@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, NoError, TopicAlreadyExistsError, for_code
 from pydantic import BaseModel, Field
 
 from pulse.errors import TopicError
@@ -125,18 +124,29 @@ def ensure_topics(
 
         durable = durability_configs(replication_factor)
 
-        missing = [
-            NewTopic(name, partitions, replication_factor, topic_configs=config(name))
+        missing = {
+            name: {
+                "num_partitions": partitions,
+                "replication_factor": replication_factor,
+                "configs": config(name),
+            }
             for name, partitions in wanted.items()
             if name not in existing
-        ]
-        created = []
-        for topic in missing:
-            try:
-                admin.create_topics([topic])
-                created.append(topic.name)
-            except TopicAlreadyExistsError:
-                pass  # another process created it between our listing and this call: the outcome we wanted
+        }
+        if not missing:
+            return []
+        # One request for them all: one by one, `ensure_topics` of a `pulse run`'s 11 topics took 0.64-0.79 s
+        # (0.5 s of it creating them), 0.32-0.41 s so.
+        answer = admin.create_topics(missing, raise_errors=False)
+        created, failed = [], []
+        for topic in answer["topics"]:
+            error = for_code(topic["error_code"])
+            if error is NoError:
+                created.append(topic["name"])
+            elif error is not TopicAlreadyExistsError:  # that one: another process created it meanwhile
+                failed.append(f"{topic['name']}: {error.__name__} {topic.get('error_message') or ''}".strip())
+        if failed:
+            raise TopicError(f"cannot create topics on {kafka.bootstrap_servers}: {'; '.join(failed)}")
         return created
     except KafkaError as exc:
         raise TopicError(f"cannot create topics on {kafka.bootstrap_servers}: {exc}") from exc
