@@ -124,7 +124,7 @@ def run(
     pipeline = LocalPipeline(settings, options, log_dir)
     try:
         with stop_on_signals() as should_stop:
-            pipeline.start()
+            pipeline.start(notifier_later=exit_when_done)  # the notifier once the file is in
             err_console.print(f"pipeline started; logs in {log_dir}")
             if options.dashboard:
                 err_console.print(f"dashboard: http://{settings.dashboard.host}:{settings.dashboard.port}/")
