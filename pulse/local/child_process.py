@@ -4,6 +4,7 @@ the benchmarks and the integration tests start, stop and, for crash tests, kill.
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import os
 import signal
@@ -40,20 +41,23 @@ def run_entry_point(main: Callable[[], object]) -> NoReturn:
     logs flushed, without the interpreter's teardown: freeing every object and the libraries' exit
     handlers took 0.5-0.75 s of the stream worker's exit and 0.4-1.9 s of the loader's (chDB's shutdown),
     and `pulse run` waits for its pieces to exit. Nothing they skip is needed once the work is committed:
-    a piece must survive a kill -9 at any moment anyway. Elsewhere, and on any other exit, the usual
-    exit."""
+    a piece must survive a kill -9 at any moment anyway.
+
+    Elsewhere, and on any other exit, the usual exit, but with every object frozen out of the cycle
+    collector's reach first: its collections during the interpreter's teardown were 0.2-0.5 s of each
+    `pulse` command's exit (0.02 s without), `pulse run`'s included."""
+    code: str | int | None = 0
     try:
         main()
     except SystemExit as exc:
-        if exc.code not in (0, None) or not os.environ.get(PARENT_PID_ENV):
-            raise
-    else:
-        if not os.environ.get(PARENT_PID_ENV):
-            sys.exit(0)
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+        code = exc.code
+    if code in (0, None) and os.environ.get(PARENT_PID_ENV):
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+    gc.freeze()
+    sys.exit(code)
 
 
 def cpu_seconds(pid: int) -> float:
