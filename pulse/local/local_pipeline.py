@@ -28,7 +28,14 @@ from pulse.errors import PulseError, TopicError
 from pulse.local.child_process import PulseChild
 from pulse.local.worker_process import WorkerProcess
 from pulse.settings import Settings, as_environment, on_cluster
-from pulse.topics import WAIT_POLL_S, OffsetReader, ensure_topics, wait_committed, wait_group_settled
+from pulse.topics import (
+    WAIT_POLL_S,
+    OffsetReader,
+    ensure_topics,
+    existing_topics,
+    wait_committed,
+    wait_group_settled,
+)
 from schemas.wire import end_of_input_tick, state_changelog_topic
 
 log = logging.getLogger(__name__)
@@ -296,8 +303,7 @@ class LocalPipeline:
             mine.add(self.settings.notify.group)  # never a group shared with a live notifier
         admin = KafkaAdminClient(**self.kafka.client_config())
         try:
-            existing = set(admin.list_topics())
-            doomed = sorted({*self.topics.all, self.topics.ticks, changelog, ledger} & existing)
+            doomed = sorted(existing_topics(admin, {*self.topics.all, self.topics.ticks, changelog, ledger}))
             if doomed:
                 admin.delete_topics(doomed)
             groups = mine & {group["group_id"] for group in admin.list_groups()}
