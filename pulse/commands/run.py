@@ -198,9 +198,11 @@ def _replay_until_done(settings: Settings, pipeline: LocalPipeline, file: Path, 
     err_console.print(
         f"replayed {report.sent:,} events ({report.rejected:,} bad lines dead-lettered); processing ..."
     )
-    watcher = PipelineWatcher(settings).start().follow()  # the summary's counts, read while the rest works
+    pipeline.wait_processed(timeout_s=600)
+    # The summary's counters and alerts are read while the workers take the end of the input and the loader
+    # loads the rest: the worker is done by then, and its core free.
+    watcher = PipelineWatcher(settings).start().follow()
     try:
-        pipeline.wait_processed(timeout_s=600)
         if report.newest_event_ms:
             pipeline.finish_input(report.newest_event_ms, timeout_s=120)
         pipeline.wait_loaded(timeout_s=600)
