@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, NoError, TopicAlreadyExistsError, UnknownTopicOrPartitionError, for_code
 from pydantic import BaseModel, Field
 
 from pulse.errors import TopicError
 from schemas import KafkaSettings, Topics, durability_configs
+
+UNKNOWN_TOPIC = UnknownTopicOrPartitionError.errno
 
 # At most this many replicas of a partition where the cluster has the brokers (Kafka's usual production setting).
 MAX_AUTO_REPLICAS = 3
@@ -114,7 +115,7 @@ def ensure_topics(
     """
     admin = _admin(kafka)
     try:
-        existing = set(admin.list_topics())
+        existing = existing_topics(admin, wanted)
         timed = retention_ms or {}
 
         def config(name: str) -> dict[str, str]:
@@ -125,18 +126,29 @@ def ensure_topics(
 
         durable = durability_configs(replication_factor)
 
-        missing = [
-            NewTopic(name, partitions, replication_factor, topic_configs=config(name))
+        missing = {
+            name: {
+                "num_partitions": partitions,
+                "replication_factor": replication_factor,
+                "configs": config(name),
+            }
             for name, partitions in wanted.items()
             if name not in existing
-        ]
-        created = []
-        for topic in missing:
-            try:
-                admin.create_topics([topic])
-                created.append(topic.name)
-            except TopicAlreadyExistsError:
-                pass  # another process created it between our listing and this call: the outcome we wanted
+        }
+        if not missing:
+            return []
+        # One request for them all: one by one, `ensure_topics` of a `pulse run`'s 11 topics took 0.64-0.79 s
+        # (0.5 s of it creating them), 0.32-0.41 s so.
+        answer = admin.create_topics(missing, raise_errors=False)
+        created, failed = [], []
+        for topic in answer["topics"]:
+            error = for_code(topic["error_code"])
+            if error is NoError:
+                created.append(topic["name"])
+            elif error is not TopicAlreadyExistsError:  # that one: another process created it meanwhile
+                failed.append(f"{topic['name']}: {error.__name__} {topic.get('error_message') or ''}".strip())
+        if failed:
+            raise TopicError(f"cannot create topics on {kafka.bootstrap_servers}: {'; '.join(failed)}")
         return created
     except KafkaError as exc:
         raise TopicError(f"cannot create topics on {kafka.bootstrap_servers}: {exc}") from exc
@@ -196,7 +208,7 @@ def delete_topics(kafka: KafkaSettings, names: Iterable[str]) -> None:
     """Deletes those of `names` that exist."""
     admin = _admin(kafka)
     try:
-        doomed = sorted(set(names) & set(admin.list_topics()))
+        doomed = sorted(existing_topics(admin, names))
         if doomed:
             admin.delete_topics(doomed)
     except KafkaError as exc:
@@ -450,6 +462,15 @@ def wait_group_settled(
         f"{who} did not settle into {members} member(s) holding partitions within {timeout_s:.0f} s "
         f"(last seen: {seen[0]}, partitions per member {seen[1]})"
     )
+
+
+def existing_topics(admin: KafkaAdminClient, names: Iterable[str]) -> set[str]:
+    """Those of `names` that exist. Asks about these topics only: listing every topic of the shared test
+    broker (3,171 of them) took 0.13-0.22 s per call, describing a run's 11 topics 0.004 s."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return set()
+    return {d["name"] for d in admin.describe_topics(wanted) if d["error_code"] != UNKNOWN_TOPIC}
 
 
 def _partitions(consumer: KafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:

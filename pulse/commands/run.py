@@ -124,7 +124,7 @@ def run(
     pipeline = LocalPipeline(settings, options, log_dir)
     try:
         with stop_on_signals() as should_stop:
-            pipeline.start()
+            pipeline.start(notifier_later=exit_when_done)  # the notifier once the file is in
             err_console.print(f"pipeline started; logs in {log_dir}")
             if options.dashboard:
                 err_console.print(f"dashboard: http://{settings.dashboard.host}:{settings.dashboard.port}/")
@@ -199,13 +199,14 @@ def _replay_until_done(settings: Settings, pipeline: LocalPipeline, file: Path, 
         f"replayed {report.sent:,} events ({report.rejected:,} bad lines dead-lettered); processing ..."
     )
     pipeline.wait_processed(timeout_s=600)
-    if report.newest_event_ms:
-        pipeline.finish_input(report.newest_event_ms, timeout_s=120)
-    pipeline.wait_loaded(timeout_s=600)
-    watcher = PipelineWatcher(settings).start()
+    # The summary's counters and alerts are read while the workers take the end of the input and the loader
+    # loads the rest: the worker is done by then, and its core free.
+    watcher = PipelineWatcher(settings).start().follow()
     try:
-        watcher.read_to_end()
-        snap = watcher.snapshot(with_warehouse=False)
+        if report.newest_event_ms:
+            pipeline.finish_input(report.newest_event_ms, timeout_s=120)
+        pipeline.wait_loaded(timeout_s=600)
+        snap = watcher.read_to_end()
     finally:
         watcher.stop()
     tables = ("events", "engagement_minute", "comment_sla", "alerts")

@@ -4,12 +4,15 @@ the benchmarks and the integration tests start, stop and, for crash tests, kill.
 from __future__ import annotations
 
 import ctypes
+import gc
+import logging
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import NoReturn
 
 from pulse.errors import PulseError
 
@@ -30,6 +33,31 @@ def die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != int(expected):
         sys.exit(f"{PARENT_PID_ENV}: the parent {expected} is gone")
+
+
+def run_entry_point(main: Callable[[], object]) -> NoReturn:
+    """Runs the `pulse` entry point. In a child started by `PulseChild` whose command ended with exit status
+    0 (it stopped cleanly: flushed, inserted, committed), the process then ends at once, its output and
+    logs flushed, without the interpreter's teardown: freeing every object and the libraries' exit
+    handlers took 0.5-0.75 s of the stream worker's exit and 0.4-1.9 s of the loader's (chDB's shutdown),
+    and `pulse run` waits for its pieces to exit. Nothing they skip is needed once the work is committed:
+    a piece must survive a kill -9 at any moment anyway.
+
+    Elsewhere, and on any other exit, the usual exit, but with every object frozen out of the cycle
+    collector's reach first: its collections during the interpreter's teardown were 0.2-0.5 s of each
+    `pulse` command's exit (0.02 s without), `pulse run`'s included."""
+    code: str | int | None = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code
+    if code in (0, None) and os.environ.get(PARENT_PID_ENV):
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+    gc.freeze()
+    sys.exit(code)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -28,7 +28,14 @@ from pulse.errors import PulseError, TopicError
 from pulse.local.child_process import PulseChild
 from pulse.local.worker_process import WorkerProcess
 from pulse.settings import Settings, as_environment, on_cluster
-from pulse.topics import WAIT_POLL_S, OffsetReader, ensure_topics, wait_committed, wait_group_settled
+from pulse.topics import (
+    WAIT_POLL_S,
+    OffsetReader,
+    ensure_topics,
+    existing_topics,
+    wait_committed,
+    wait_group_settled,
+)
 from schemas.wire import end_of_input_tick, state_changelog_topic
 
 log = logging.getLogger(__name__)
@@ -72,7 +79,7 @@ class LocalPipeline:
         self.notifier: PulseChild | None = None
         self.max_restarts = restarts  # per piece and run
         self._restarts: Counter[PulseChild] = Counter()  # per piece
-        self._restart_at: dict[PulseChild, float] = {}  # pieces that exited, to be started again then
+        self._restart_at: dict[PulseChild, float] = {}  # pieces to be started (again) then
         self._clock = clock
 
     def child_env(self) -> dict[str, str]:
@@ -124,9 +131,15 @@ class LocalPipeline:
             self.children.append(PulseChild("the dashboard", dashboard, env, self.log_dir / "dashboard.log"))
         return self.children
 
-    def start(self) -> None:
+    def start(self, *, notifier_later: bool = False) -> None:
         """Creates the run's topics and starts its pieces. The topics' replication factor is resolved here,
-        once: the children are handed the number (`child_env`) and never ask the cluster again."""
+        once: the children are handed the number (`child_env`) and never ask the cluster again.
+
+        With `notifier_later`, the notifier starts at the first `check()`: for a caller with work of its
+        own to do first, as a replay. Nothing waits for the notifier, and it reads the alerts from their
+        beginning. On 2 shared cores its start-up (~1 s of CPU) delayed the worker's: the
+        worker's partitions came 7.0-7.9 s after the start with it, 4.5-5.8 s without (the loader's start,
+        with chDB, costs as much again, but the loader must keep up with the worker's outputs)."""
         self.settings = s = on_cluster(self.settings)
         ensure_topics(
             self.kafka,
@@ -136,7 +149,10 @@ class LocalPipeline:
             s.topics.retention_ms(self.topics),
         )
         for child in self.plan():
-            child.start()
+            if notifier_later and child is self.notifier:
+                self._restart_at[child] = self._clock()
+            else:
+                child.start()
 
     def check(self) -> None:
         """Raises if a piece is gone for good. Any piece that exited with an error (a crash, a kill -9, a
@@ -144,7 +160,8 @@ class LocalPipeline:
         after `RESTART_DELAYS_S[n]` for its n-th restart, up to `max_restarts` times in a run, each with a line
         in the log. A worker rejoins its group, the loader goes on from its last commit (a batch stored and
         not committed is stored again, which FINAL collapses), the notifier from its ledger. A piece that
-        exited cleanly was stopped by someone: that ends the run, as does one that keeps failing."""
+        exited cleanly was stopped by someone: that ends the run, as does one that keeps failing. Pieces
+        whose start `start()` left for later start here."""
         now = self._clock()
         for child in self.children:
             due = self._restart_at.get(child)
@@ -286,8 +303,7 @@ class LocalPipeline:
             mine.add(self.settings.notify.group)  # never a group shared with a live notifier
         admin = KafkaAdminClient(**self.kafka.client_config())
         try:
-            existing = set(admin.list_topics())
-            doomed = sorted({*self.topics.all, self.topics.ticks, changelog, ledger} & existing)
+            doomed = sorted(existing_topics(admin, {*self.topics.all, self.topics.ticks, changelog, ledger}))
             if doomed:
                 admin.delete_topics(doomed)
             groups = mine & {group["group_id"] for group in admin.list_groups()}

@@ -18,6 +18,9 @@ from pipeline.stream.faust_fixes.recovery_watch import RecoveryProgress, stalled
 log = logging.getLogger(__name__)
 
 RECOVERY_CHECK_INTERVAL_S = 5.0
+# mode lets the closed loop run once more, for callbacks that closing transports scheduled, by sleeping
+# 1 s in it: a handful of loop turns is what they need.
+LAST_TURNS_S = 0.05
 FULL_COLLECTION_AFTER = 1_000  # collections of the middle generation (Python: 10)
 
 
@@ -30,7 +33,11 @@ class PulseWorker(faust.Worker):
     active one's.
 
     The watch (see `pipeline.stream.faust_fixes.recovery_watch`) runs from the worker's start, as a recovery blocks faust's
-    own timers until it completes."""
+    own timers until it completes.
+
+    The shutdown: by the time mode's worker lets its loop run a last time, faust has flushed, committed
+    and closed everything; mode then slept 1 s in it (`_sentinel_task`), half of a 400k-event replay's
+    teardown (`pulse run --exit-when-done` waits for the worker to exit). `LAST_TURNS_S` instead."""
 
     def __init__(self, app: faust.App, *args: Any, recovery_stall_s: float, **kwargs: Any) -> None:
         super().__init__(app, *args, **kwargs)
@@ -60,6 +67,9 @@ class PulseWorker(faust.Worker):
             )  # fmt: skip
             await self.app.crash(RecoveryStalled(f"no changelog record for {stalled:.0f} s ({left})"))
             return
+
+    async def _sentinel_task(self) -> None:
+        await asyncio.sleep(LAST_TURNS_S)
 
     def _recovery_stall(self) -> tuple[float, Mapping[Any, Any]]:
         """Seconds the recovery has gone without progress, and faust's figures per changelog partition."""

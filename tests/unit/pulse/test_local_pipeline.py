@@ -9,6 +9,7 @@ import pytest
 from pipeline.warehouse.dashboard import DashboardSettings
 from pipeline.warehouse.table_sink import SinkSettings
 from pulse.errors import PulseError
+from pulse.local import local_pipeline
 from pulse.local.child_process import PulseChild
 from pulse.local.local_pipeline import RESTART_DELAYS_S, RESTARTS, LocalPipeline, RunOptions
 from pulse.settings import Settings
@@ -81,6 +82,30 @@ def test_a_piece_that_stopped_cleanly_ends_the_run(tmp_path: Path) -> None:
     with pytest.raises(PulseError, match="the stream worker exited with 0"):
         pipeline.check()
     assert (worker.starts, loader.starts) == (0, 0)
+
+
+def test_a_notifier_started_later_starts_at_the_first_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def on_cluster(settings: Settings) -> Settings:  # no cluster to ask
+        return settings.model_copy(
+            update={"topics": settings.topics.model_copy(update={"replication_factor": 1})}
+        )
+
+    monkeypatch.setattr(local_pipeline, "on_cluster", on_cluster)
+    monkeypatch.setattr(local_pipeline, "ensure_topics", lambda *args: [])
+    pipeline, worker, loader = pipeline_of(tmp_path, Clock())
+    notifier = Piece("the notifier", tmp_path / "n.log")
+    pipeline.notifier = notifier
+    pipeline.children.append(notifier)
+    monkeypatch.setattr(pipeline, "plan", lambda: pipeline.children)
+    pipeline.start(notifier_later=True)
+    assert (worker.starts, loader.starts, notifier.starts) == (1, 1, 0)
+    pipeline.check()
+    assert (worker.starts, loader.starts, notifier.starts) == (1, 1, 1)
+    pipeline.check()
+    assert notifier.starts == 1, "started once"
+    assert pipeline.restarts == {}, "a start left for later is no restart"
 
 
 def test_the_loader_gets_every_sink_setting_as_resolved_here(tmp_path: Path) -> None:
