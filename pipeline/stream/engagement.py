@@ -26,6 +26,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from enum import StrEnum
 from operator import itemgetter
+from typing import TypeVar
 
 import msgspec
 
@@ -45,6 +46,7 @@ SCORE_WEIGHTS = {"likes": 1.0, "comments": 2.0, "reposts": 3.0}
 Post = tuple[str, str, str]  # (platform, community_id, post_id)
 WindowKey = tuple[str, str, str, int]  # (platform, community_id, post_id, minute_ms)
 Source = tuple[str, int]  # (topic, offset) of the message an event came in
+T = TypeVar("T")
 
 
 class Verdict(StrEnum):
@@ -284,22 +286,12 @@ class EngagementBook:
 
     def _track(self, key: WindowKey, window: MinuteWindow) -> None:
         minute = key[3]
-        keys = self._keys_at.get(minute)
-        if keys is None:
-            self._keys_at[minute] = [key]
-            heapq.heappush(self._key_minutes, minute)
-        else:
-            keys.append(key)
+        _file_under(self._keys_at, self._key_minutes, minute, key)
         if window.event_ids is not None:
             self._track_open(minute, window)
 
     def _track_open(self, minute: int, window: MinuteWindow) -> None:
-        windows = self._open_at.get(minute)
-        if windows is None:
-            self._open_at[minute] = [window]
-            heapq.heappush(self._open_minutes, minute)
-        else:
-            windows.append(window)
+        _file_under(self._open_at, self._open_minutes, minute, window)
 
     def close_passed(self, input_topics: Collection[str] = (), unread_topics: Collection[str] = ()) -> None:
         """Closes the windows the slowest topic's watermark has passed (frees their sets). Closing is not
@@ -409,6 +401,16 @@ def _encode(w: MinuteWindow) -> bytes:
     return encode_window_of(
         (w.likes, w.unlikes, w.comments, w.reposts), w.engagers, w.event_ids, w.closed_engagers, w.applied
     )
+
+
+def _file_under(at: dict[int, list[T]], minutes: list[int], minute: int, item: T) -> None:
+    """Adds `item` to `at[minute]`, and `minute` to the min-heap `minutes` when it is new there."""
+    items = at.get(minute)
+    if items is None:
+        at[minute] = [item]
+        heapq.heappush(minutes, minute)
+    else:
+        items.append(item)
 
 
 def _as_keys(members: set[str] | None) -> dict[str, None] | None:
