@@ -173,22 +173,8 @@ class EventPublisher:
             self._producer = None
 
     def publish(self, event: CanonicalEvent) -> None:
-        """Buffers one event. The same steps as `publish_many`'s for each of its events (a test holds them to
-        the same messages), without its set-up per call, which would double the cost of one event."""
-        fields = (event.type, event.platform, event.community_id, event.post_id)
-        slot, key = self._route.get(fields) or self._new_route(event, fields)
-        batch = slot.batch
-        if batch is None:
-            batch = slot.batch = self._batches[slot] = _Batch(
-                key=key, started_at=self._clock(), first_ms=event.ts_ms
-            )
-        elif key != batch.key:
-            batch.mixed = True
-        batch.lines.append(encode_event(event))
-        text = event.text
-        batch.size += _EVENT_BYTES if text is None else _EVENT_BYTES + _TEXT_BYTES_PER_CHAR * len(text)
-        if len(batch.lines) >= self.settings.batch_events or batch.size >= self.settings.batch_bytes:
-            self._send_batch(slot)
+        """Buffers one event."""
+        self._buffer(event, encode_event(event))
 
     def publish_many(self, events: Iterable[CanonicalEvent]) -> None:
         """Buffers `events`, in order, into the same messages as a `publish` of each in turn would.
@@ -199,30 +185,27 @@ class EventPublisher:
             events = list(events)
         lines = encode_events(events).split(b"\n")
         lines.pop()  # what follows the last newline: nothing
-        route_of = self._route.get
-        max_events = self.settings.batch_events
-        max_bytes = self.settings.batch_bytes
-        now = None
+        buffer = self._buffer
         for event, line in zip(events, lines, strict=True):
-            fields = (event.type, event.platform, event.community_id, event.post_id)
-            route = route_of(fields)
-            if route is None:  # a post not met yet (or forgotten)
-                route = self._new_route(event, fields)
-            slot, key = route
-            batch = slot.batch
-            if batch is None:
-                if now is None:
-                    now = self._clock()
-                batch = slot.batch = self._batches[slot] = _Batch(
-                    key=key, started_at=now, first_ms=event.ts_ms
-                )
-            elif key != batch.key:
-                batch.mixed = True
-            batch.lines.append(line)
-            text = event.text
-            batch.size += _EVENT_BYTES if text is None else _EVENT_BYTES + _TEXT_BYTES_PER_CHAR * len(text)
-            if len(batch.lines) >= max_events or batch.size >= max_bytes:
-                self._send_batch(slot)
+            buffer(event, line)
+
+    def _buffer(self, event: CanonicalEvent, line: bytes) -> None:
+        """`event`, encoded as `line`, into its topic-partition's batch, which is sent once full. Every event
+        published passes here: one route lookup, by the event's own fields."""
+        fields = (event.type, event.platform, event.community_id, event.post_id)
+        slot, key = self._route.get(fields) or self._new_route(event, fields)
+        batch = slot.batch
+        if batch is None:
+            batch = slot.batch = self._batches[slot] = _Batch(
+                key=key, started_at=self._clock(), first_ms=event.ts_ms
+            )
+        elif key != batch.key:
+            batch.mixed = True
+        batch.lines.append(line)
+        text = event.text
+        batch.size += _EVENT_BYTES if text is None else _EVENT_BYTES + _TEXT_BYTES_PER_CHAR * len(text)
+        if len(batch.lines) >= self.settings.batch_events or batch.size >= self.settings.batch_bytes:
+            self._send_batch(slot)
 
     def poll(self) -> None:
         """Sends every batch older than `linger_ms`; call it when events are sparse."""
