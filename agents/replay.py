@@ -142,9 +142,8 @@ class _Block:
 
 
 def _blocks(lines: Iterable[bytes]) -> Iterator[_Block]:
-    if isinstance(
-        lines, io.BufferedIOBase
-    ):  # a file or stdin: read as it is, cut after a block's last newline
+    # A file or stdin: read as it is, cut after a block's last newline.
+    if isinstance(lines, io.BufferedIOBase):
         yield from _read_blocks(lines.read)
         return
     readlines = getattr(lines, "readlines", None)

@@ -10,11 +10,12 @@ notifiers sharing the group share it too.
 The topic keeps records for `ledger_retention_h` (a ledger entry matters only while its alert may still be
 re-read, i.e. until its offset is committed) and is compacted, so a key written twice is stored once.
 
-Alerts held back as too old are written here too, up to `HELD_BACK_PER_RECORD` of them in a record (outcome
-`held_back_many`: their ids and the oldest and newest `fired_at_ms`; before, a record each, outcome
-`held_back`, which is still read), and so is each line announcing them, under its own id with the number it announced (`held_back`): reading
-the ledger in order, a destination's held-back entries not covered by a later line are what a notifier
-stopped before announcing (a crash), and the next one to start announces them (`unannounced`).
+Alerts held back as too old are written here too, up to `HELD_BACK_PER_RECORD` of them in a record
+(outcome `held_back_many`: their ids and the oldest and newest `fired_at_ms`; before, a record each,
+outcome `held_back`, which is still read), and so is each line announcing them, under its own id with the
+number it announced (`held_back`): reading the ledger in order, a destination's held-back entries not
+covered by a later line are what a notifier stopped before announcing (a crash), and the next one to
+start announces them (`unannounced`).
 
 What remains: a crash between an API's 200 and the ledger write's acknowledgement forgets that one
 delivery, so its message is posted again after the restart (at most one message per destination: each

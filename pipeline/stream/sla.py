@@ -77,9 +77,8 @@ class _Clock(msgspec.Struct, gc=False):
     breached: bool = False
     cancelled: bool = False
     changed_by: Source = ("", -1)
-    fired_by: dict[str, tuple[str, int, int]] = msgspec.field(
-        default_factory=dict
-    )  # kind -> (topic, offset, at_ms)
+    # alert kind -> (topic, offset, at_ms) of the message that fired it
+    fired_by: dict[str, tuple[str, int, int]] = msgspec.field(default_factory=dict)
 
     @property
     def open(self) -> bool:

@@ -24,8 +24,8 @@ never closed, iff the partition's final time minus the grace reaches it.
 
 Not modelled: clocks forgotten 7 days after their deadline, and the wall-clock extrapolation of a live
 stream (`pulse run --exit-when-done` sets `live_lag_s` to 0: event time only, also for a file whose newest
-comments are stamped at or ahead of the wall clock, which used to count as live). Two subscriber comments with one
-comment id under posts of different partitions are two clocks there and one row in the table: the
+comments are stamped at or ahead of the wall clock, which used to count as live). Two subscriber comments
+with one comment id under posts of different partitions are two clocks there and one row in the table: the
 reference keeps the one opened last.
 """
 

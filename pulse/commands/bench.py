@@ -71,8 +71,8 @@ def bench(
     Without a subcommand: the whole pipeline end to end (broker, stream worker, loader into a fresh
     embedded store) on the replay path, on a file of the chosen shape: events/s until every event is a row
     in ClickHouse, latency from record timestamp to row, alert latency from the SLA deadline to the
-    alert's record on the alerts topic and to its row, peak memory and CPU per process, the Kafka records each topic got per input event; the
-    same file through the broker alone and through ClickHouse alone, and our ratio to each; batched
+    alert's record on the alerts topic and to its row, peak memory and CPU per process, the Kafka records
+    each topic got per input event; the same file through the broker alone and through ClickHouse alone, and our ratio to each; batched
     messages (the publisher's batch size) against one event per message. The subcommands measure the
     parts."""
     if ctx.invoked_subcommand is not None:
