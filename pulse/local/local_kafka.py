@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -451,6 +452,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+PRIVATE_PORTS_FROM = 20_000  # where `free_port_block` looks from (well-known services sit lower)
+
+
+def _ephemeral_ports_start() -> int:
+    """The first port of the range the OS picks outgoing connections' ports from (Linux's own default
+    when it cannot tell)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
 def new_cluster_id() -> str:
     """A random cluster id as Kafka writes them (22 URL-safe base64 characters), never starting with "-":
     Kafka's own generator avoids those too, since command-line tools would read one as an option (seen: one
@@ -463,11 +476,15 @@ def new_cluster_id() -> str:
 
 def free_port_block(count: int, host: str = "127.0.0.1", attempts: int = 100) -> int:
     """The first of `count` consecutive ports that are all free right now (a cluster's ports are one
-    block: `kafka_config.PORT_STEP`); for tests."""
+    block: `kafka_config.PORT_STEP`); for tests. Taken below the range the OS hands out to outgoing
+    connections: a cluster's brokers bind their ports seconds after this check (a JVM each), and a port of
+    that range was once taken meanwhile by a client's connection ("Address already in use" at a broker's
+    start, in `make test`)."""
+    below = _ephemeral_ports_start() - count
+    if below <= PRIVATE_PORTS_FROM:  # an OS handing out nearly every port: anywhere, then
+        below = 65_536 - count
     for _ in range(attempts):
-        first = free_port(host)
-        if first + count > 65536:
-            continue
+        first = random.randrange(PRIVATE_PORTS_FROM, below)
         with contextlib.ExitStack() as held:
             try:
                 for port in range(first, first + count):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +16,7 @@ from pydantic import ValidationError
 
 from pulse.errors import LocalKafkaError
 from pulse.local.kafka_config import node_properties, plan_nodes
-from pulse.local.local_kafka import LocalKafka, LocalKafkaSettings, new_cluster_id
+from pulse.local.local_kafka import LocalKafka, LocalKafkaSettings, free_port_block, new_cluster_id
 
 
 def test_new_cluster_ids_never_start_with_a_dash_and_are_kafka_uuids() -> None:
@@ -118,3 +120,15 @@ def test_data_of_a_cluster_of_another_size_is_refused(tmp_path: Path) -> None:
     with pytest.raises(LocalKafkaError, match="3-broker cluster"):
         LocalKafka(LocalKafkaSettings(brokers=5), tmp_path)._check_cluster_size(5)
     LocalKafka(LocalKafkaSettings(), tmp_path)._check_cluster_size(1)  # one broker's data is elsewhere
+
+
+def test_a_block_of_free_ports_lies_below_the_ports_outgoing_connections_are_given() -> None:
+    ephemeral_from = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(20):
+        first = free_port_block(6)
+        assert 20_000 <= first <= ephemeral_from - 6
+        with contextlib.ExitStack() as held:  # all six can be bound
+            for port in range(first, first + 6):
+                held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)).bind(
+                    ("127.0.0.1", port)
+                )
