@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agents import PublisherSettings
-from agents.webhook_server import WebhookSettings
+from agents.webhook_settings import WebhookSettings
 from pipeline.notify.settings import NotifySettings
 from pipeline.stream.settings import ProcessorSettings
 from pipeline.warehouse import ClickHouseSettings

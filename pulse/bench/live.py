@@ -37,7 +37,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from agents import AgentError, EventPublisher, Simulator, SimulatorSettings
-from agents.webhook_server import VkSettings
+from agents.webhook_settings import VkSettings
 from pulse.bench.webhook_load import LoadResult, post_all, vk_comment, wait_until_up
 from pulse.errors import PulseError
 from pulse.local.child_process import PulseChild

@@ -76,3 +76,16 @@ def test_the_stream_worker_loads_no_clickhouse_client() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert loaded.stdout.strip() == "[]"
+
+
+def test_the_settings_load_no_webhook_server() -> None:
+    """Every `pulse` command loads the settings; aiohttp and aiokafka cost 0.3-0.4 s of CPU to import and
+    only `pulse webhooks` (and the benchmarks driving it) needs them."""
+    code = (
+        "import sys, pulse.settings; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('aiohttp', 'aiokafka', 'faust')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "[]"

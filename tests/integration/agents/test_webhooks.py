@@ -15,14 +15,8 @@ from aiohttp import web
 
 from agents import PublisherSettings
 from agents.async_sender import AsyncEventSender
-from agents.webhook_server import (
-    MetaSettings,
-    Receiver,
-    TelegramSettings,
-    VkSettings,
-    WebhookSettings,
-    build_app,
-)
+from agents.webhook_server import Receiver, build_app
+from agents.webhook_settings import MetaSettings, TelegramSettings, VkSettings, WebhookSettings
 from pulse.local.local_kafka import free_port
 from pulse.topics import ensure_topics
 from schemas import EventType, KafkaSettings, Topics, encode_event, validate

@@ -21,14 +21,8 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.webhook_server import (
-    MetaSettings,
-    Receiver,
-    TelegramSettings,
-    VkSettings,
-    WebhookSettings,
-    build_app,
-)
+from agents.webhook_server import Receiver, build_app
+from agents.webhook_settings import MetaSettings, TelegramSettings, VkSettings, WebhookSettings
 from pulse.local.local_kafka import free_port
 from schemas import CanonicalEvent
 from tests import webhook_payloads as p

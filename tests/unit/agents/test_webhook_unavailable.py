@@ -14,7 +14,8 @@ import orjson
 from aiohttp.test_utils import TestClient, TestServer
 
 from agents import KafkaUnavailable
-from agents.webhook_server import RETRY_AFTER_S, Receiver, VkSettings, WebhookSettings, build_app
+from agents.webhook_server import RETRY_AFTER_S, Receiver, build_app
+from agents.webhook_settings import VkSettings, WebhookSettings
 from schemas import CanonicalEvent
 from tests import webhook_payloads as p
 
