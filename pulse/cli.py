@@ -13,24 +13,36 @@ from rich.table import Table
 
 from pipeline.warehouse import apply_migrations, connect
 from pulse import logs
-from pulse.commands import audience as audience_commands
-from pulse.commands import bench as bench_commands
-from pulse.commands import chaos as chaos_commands
-from pulse.commands import dashboard as dashboard_commands
-from pulse.commands import erase as erase_commands
-from pulse.commands import ingest as ingest_commands
-from pulse.commands import notify as notify_commands
-from pulse.commands import process as process_commands
-from pulse.commands import run as run_commands
-from pulse.commands import warehouse as warehouse_commands
+from pulse.commands.lazy_group import LazyGroup
 from pulse.commands.support import Context, console, fail_cleanly, human_duration
 from pulse.local.local_kafka import MAX_BROKERS, ClusterInfo, LocalKafka
 from pulse.settings import Settings, on_cluster, shown
 from pulse.topics import describe_topics, ensure_topics
 from schemas import ClockLimit, InvalidEvent, parse_line
 
+# The commands of their own modules, each loaded when it runs (see LazyGroup).
+COMMAND_MODULES = {
+    "simulate": "pulse.commands.ingest:simulate",
+    "replay": "pulse.commands.ingest:replay_command",
+    "webhooks": "pulse.commands.ingest:webhooks",
+    "process": "pulse.commands.process:process",
+    "notify": "pulse.commands.notify:notify",
+    "run": "pulse.commands.run:run",
+    "sink": "pulse.commands.warehouse:sink",
+    "query": "pulse.commands.warehouse:query",
+    "dashboard": "pulse.commands.dashboard:dashboard",
+    "erase": "pulse.commands.erase:erase",
+    "audience": "pulse.commands.audience:audience",
+    "bench": "pulse.commands.bench:bench",
+    "chaos": "pulse.commands.chaos:chaos",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=COMMAND_MODULES,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--state-dir",
     type=click.Path(path_type=Path),
@@ -292,18 +304,3 @@ def show_settings(obj: Context, as_json: bool) -> None:
             text = value if isinstance(value, str) else orjson.dumps(value).decode()
             table.add_row(key, text, env)
     console.print(table)
-
-
-for _command in [
-    *ingest_commands.COMMANDS,
-    process_commands.process,
-    notify_commands.notify,
-    run_commands.run,
-    *warehouse_commands.COMMANDS,
-    dashboard_commands.dashboard,
-    *erase_commands.COMMANDS,
-    *audience_commands.COMMANDS,
-    bench_commands.bench,
-    chaos_commands.chaos,
-]:
-    main.add_command(_command)

@@ -186,6 +186,3 @@ def write_audience_file(sim: Simulator, path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"".join(encode_snapshot(s) for s in snapshots))
     return len(snapshots)
-
-
-COMMANDS = [audience]

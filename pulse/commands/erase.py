@@ -79,6 +79,3 @@ def erase(obj: Context, platform: str, user_id: str, dsn: str | None, wait_s: fl
     console.print(state, highlight=False)
     if pending:
         err_console.print("the stream workers have not applied it yet: see above")
-
-
-COMMANDS = [erase]

@@ -325,4 +325,3 @@ def webhooks(obj: Context, host: str | None, port: int | None) -> None:
 
 
 replay_command.name = "replay"
-COMMANDS = [simulate, replay_command, webhooks]

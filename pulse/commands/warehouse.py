@@ -197,6 +197,3 @@ def _where(dsn: str) -> str:
     if dsn.startswith("chdb://"):
         return f"embedded store {dsn.removeprefix('chdb://')}"
     return redacted_dsn(dsn)
-
-
-COMMANDS = [sink, query]
