@@ -11,7 +11,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from pulse.errors import TopicError
-from pulse.topics import OffsetReader, ensure_topics, wait_committed
+from pulse.topics import OffsetReader, ensure_topics, topic_partitions, wait_committed
 from schemas import KafkaSettings
 
 T = TypeVar("T")
@@ -87,3 +87,16 @@ def test_the_wait_returns_once_the_last_message_is_committed(kafka: KafkaSetting
 
     wait_committed(kafka, group, [topic], 30, "the test", commit_the_last_on_the_third_check)
     assert len(checks) == 3  # not before the commit, and not long after it
+
+
+def test_partitions_of_the_named_topics_that_exist_in_the_order_asked(
+    kafka: KafkaSettings, unique: str
+) -> None:
+    """Looked up by describing these topics only (not by a consumer, which loads every topic's metadata)."""
+    three, one, missing = f"parts-a-{unique}", f"parts-b-{unique}", f"parts-none-{unique}"
+    ensure_topics(kafka, {three: 3, one: 1}, 1)
+    expected = [TopicPartition(one, 0), *(TopicPartition(three, p) for p in range(3))]
+    assert topic_partitions(kafka, [one, missing, three, one]) == expected
+    with OffsetReader(kafka) as reader:
+        assert reader.partitions([one, missing, three]) == expected
+        assert reader.partitions([missing]) == []
