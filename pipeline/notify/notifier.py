@@ -289,30 +289,33 @@ class Notifier:
         token = self._book.open(tp, record.offset)
         source = record_source(tp.topic, tp.partition, record.offset)
         try:
-            outputs = list(decode_outputs(record.value))
+            alerts = [output for output in decode_outputs(record.value) if isinstance(output, Alert)]
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             self._dead_letter(token, record.value, record.key, "undecodable", str(exc), source)
-            outputs = []
-        for alert in outputs:
-            if isinstance(alert, Alert):
-                self.stats.alerts += 1
-                self._hand_out(alert, token, source, now)
+            alerts = []
+        self.stats.alerts += len(alerts)
+        self._book.hold(token, self._hand_out(alerts, token, source, now))
         self._book.release(token)
 
-    def _hand_out(self, alert: Alert, token: Token[TopicPartition], source: str, now: float) -> None:
-        for outbox in self._outboxes:
-            if not outbox.destination.route.matches(alert):
-                continue
-            if self.ledger.delivered(outbox.name, alert.alert_id):
-                self.stats.already_delivered += 1
-                continue
-            self._book.hold(token)
-            owed = outbox.owed.get(alert.alert_id)
-            if owed is not None:  # still on its way from an earlier read of the same alert
-                owed.tokens.append(token)
-                continue
-            outbox.owed[alert.alert_id] = Owed(alert, [token], source)
-            outbox.offer(alert, now)
+    def _hand_out(self, alerts: list[Alert], token: Token[TopicPartition], source: str, now: float) -> int:
+        """A record's alerts to their destinations; returns how many deliveries wait on the record (its
+        holds, taken at once: a backfill's record has a dozen alerts)."""
+        holds = 0
+        for alert in alerts:
+            for outbox in self._outboxes:
+                if not outbox.destination.route.matches(alert):
+                    continue
+                if self.ledger.delivered(outbox.name, alert.alert_id):
+                    self.stats.already_delivered += 1
+                    continue
+                holds += 1
+                owed = outbox.owed.get(alert.alert_id)
+                if owed is not None:  # still on its way from an earlier read of the same alert
+                    owed.tokens.append(token)
+                    continue
+                outbox.owed[alert.alert_id] = Owed(alert, [token], source)
+                outbox.offer(alert, now)
+        return holds
 
     async def _commit(self) -> None:
         offsets = self._book.committable()

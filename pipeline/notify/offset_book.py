@@ -60,10 +60,11 @@ class OffsetBook(Generic[P]):
         book.next_offset = max(book.next_offset, offset + 1)
         return Token(partition, book.generation, offset)
 
-    def hold(self, token: Token[P]) -> None:
+    def hold(self, token: Token[P], times: int = 1) -> None:
+        """`times` more deliveries wait on the record (as many `release`s end them)."""
         book = self._current(token)
-        if book is not None:
-            book.unfinished[token.offset] = book.unfinished.get(token.offset, 0) + 1
+        if book is not None and times > 0:
+            book.unfinished[token.offset] = book.unfinished.get(token.offset, 0) + times
 
     def release(self, token: Token[P]) -> None:
         book = self._current(token)

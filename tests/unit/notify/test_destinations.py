@@ -330,6 +330,19 @@ def test_offsets_stop_below_the_oldest_alert_still_owed() -> None:
     assert book.committable() == {}
 
 
+def test_a_record_held_for_several_deliveries_at_once_needs_as_many_releases() -> None:
+    book: OffsetBook[str] = OffsetBook()
+    token = book.open("p0", 7)
+    book.hold(token, 3)  # three alerts of the record handed out
+    book.hold(token, 0)  # none: nothing to wait for
+    book.release(token)  # the intake is done with it
+    for _ in range(2):
+        book.release(token)
+        assert book.committable() == {"p0": 7}, "one delivery still waits on it"
+    book.release(token)
+    assert book.committable() == {"p0": 8}
+
+
 def test_a_revoked_partition_is_forgotten_and_stale_releases_do_nothing() -> None:
     book: OffsetBook[str] = OffsetBook()
     old = book.open("p0", 5)

@@ -66,6 +66,13 @@ def test_no_limit_posts_everything_and_zero_holds_back_everything() -> None:
     assert everything.too_old(alert(fired_ago_s=0)) and everything.too_old(alert(fired_ago_s=-60))
 
 
+def test_a_backfill_holds_back_every_alert_without_reading_the_clock_for_each() -> None:
+    def no_clock() -> int:
+        raise AssertionError("read the clock")
+
+    assert AgeLimit(0, no_clock).too_old(alert(fired_ago_s=-60))
+
+
 def test_split_keeps_the_order_of_each_side() -> None:
     alerts = [alert("a", 10), alert("b", 9_000), alert("c", 20), alert("d", 8_000)]
     fresh, old = AgeLimit(7_200.0, lambda: NOW_MS).split(alerts)
