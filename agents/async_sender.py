@@ -12,9 +12,7 @@ timestamp the first event's time; idempotent with acks=all, sent without lingeri
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import Sequence
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -41,7 +39,7 @@ class AsyncEventSender:
     async def start(self) -> None:
         compression = None if self.settings.compression == "none" else self.settings.compression
         producer = AIOKafkaProducer(
-            **_connection(self.kafka),
+            **self.kafka.aiokafka_config(),
             acks="all",
             enable_idempotence=True,
             linger_ms=0,
@@ -127,20 +125,3 @@ class AsyncEventSender:
         if self._producer is None:
             raise KafkaUnavailable("the sender is not started")
         return self._producer
-
-
-def _connection(kafka: KafkaSettings) -> dict[str, Any]:
-    """aiokafka's spelling of the connection settings `KafkaSettings.client_config` gives kafka-python."""
-    config: dict[str, Any] = {
-        "bootstrap_servers": kafka.bootstrap_servers.split(","),
-        "security_protocol": kafka.security_protocol,
-    }
-    if kafka.security_protocol.endswith("SSL"):
-        config["ssl_context"] = ssl.create_default_context(cafile=kafka.ssl_cafile)
-    if kafka.sasl_mechanism:
-        config["sasl_mechanism"] = kafka.sasl_mechanism
-        config["sasl_plain_username"] = kafka.sasl_username
-        config["sasl_plain_password"] = (
-            kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
-        )
-    return config

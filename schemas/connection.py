@@ -6,6 +6,7 @@ SASL over plaintext is never chosen implicitly: a SASL mechanism needs `security
 
 from __future__ import annotations
 
+import ssl
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, SecretStr, model_validator
@@ -59,6 +60,23 @@ class KafkaSettings(BaseModel):
             )
         if self.ssl_cafile:
             config["ssl_cafile"] = self.ssl_cafile
+        return config
+
+    def aiokafka_config(self) -> dict[str, Any]:
+        """The connection settings in aiokafka's spelling (an SSL context instead of a CA file; the request
+        timeout left to each client)."""
+        config: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers.split(","),
+            "security_protocol": self.security_protocol,
+        }
+        if self.security_protocol.endswith("SSL"):
+            config["ssl_context"] = ssl.create_default_context(cafile=self.ssl_cafile)
+        if self.sasl_mechanism:
+            config["sasl_mechanism"] = self.sasl_mechanism
+            config["sasl_plain_username"] = self.sasl_username
+            config["sasl_plain_password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else None
+            )
         return config
 
 

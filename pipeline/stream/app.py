@@ -104,7 +104,7 @@ def build_app(
         extra_topic_configs={
             "max.compaction.lag.ms": str(CHANGELOG_MAX_COMPACTION_LAG_MS), **durability_configs(replication_factor),
         },
-        client_config=kafka.client_config(), inputs=topics.processor_inputs,
+        client_config=kafka.aiokafka_config(), inputs=topics.processor_inputs,
     )  # fmt: skip
     app.tables.add(state)
     raw: dict[str, Any] = {

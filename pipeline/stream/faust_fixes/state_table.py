@@ -10,8 +10,8 @@ partitions a worker keeps.
 
 `BulkRestoreStore` is that in-memory store, plus: when the worker gains a changelog partition it is active
 for (the same partition of its input topics), `on_rebalance` (which faust calls before its recovery builds
-its offsets, `TableManager.on_rebalance`) reads the partition from its start to its end with a kafka-python
-consumer in a thread, applies it (the last value of a key wins, a tombstone deletes), and answers
+its offsets, `TableManager.on_rebalance`) reads the partition from its start to its end with an aiokafka
+consumer (see `read_changelog`), applies it (the last value of a key wins, a tombstone deletes), and answers
 `persisted_offset()` with the last offset read. faust's recovery then finds nothing left to read. For the
 partitions it keeps, the store is current (the worker wrote every change itself, to the store and the
 changelog), so it answers with the partition's end. Standby partitions are left to faust as before.
@@ -21,17 +21,17 @@ changelog), so it answers with the partition's end. Standby partitions are left 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
 from faust.stores.memory import Store as MemoryStore
 from faust.tables import TableManager
 from faust.types import TP
-from kafka import KafkaConsumer, TopicPartition
 
 from pipeline.stream.state_format import key_partition
 
@@ -43,7 +43,7 @@ POLL_RECORDS = 50_000
 class BulkRestoreStore(MemoryStore[bytes, bytes]):
     """faust's in-memory store, restoring the worker's active changelog partitions in bulk."""
 
-    client_config: Mapping[str, Any] = {}  # kafka-python client settings; set by `StateTable`
+    client_config: Mapping[str, Any] = {}  # aiokafka connection settings; set by `StateTable`
     inputs: frozenset[str] = frozenset()  # the input topics: their partitions tell the active changelog ones
 
     def __post_init__(self) -> None:
@@ -67,8 +67,8 @@ class BulkRestoreStore(MemoryStore[bytes, bytes]):
             return
         started = time.monotonic()
         kept = {tp for tp in active if tp in self._read_to}
-        entries, ends = await asyncio.to_thread(
-            read_changelog, dict(self.client_config), changelog, sorted(active - kept), sorted(kept)
+        entries, ends = await read_changelog(
+            dict(self.client_config), changelog, sorted(active - kept), sorted(kept)
         )
         gained = {tp.partition for tp in active - kept}
         data = self.data
@@ -92,35 +92,43 @@ class BulkRestoreStore(MemoryStore[bytes, bytes]):
             )  # fmt: skip
 
 
-def read_changelog(
+async def read_changelog(
     client_config: dict[str, Any], topic: str, read: Iterable[TP], kept: Iterable[TP]
 ) -> tuple[dict[bytes, bytes | None], dict[int, int]]:
     """The last value of every key of the `read` partitions (None: deleted), and the end offset of
-    those and of the `kept` ones, by partition."""
+    those and of the `kept` ones, by partition.
+
+    With aiokafka, whose record batches are parsed in C: kafka-python's consumer (pure Python) took 2.3-2.8 s
+    of CPU for the 272,000 records a worker restores near the end of a 400k-event replay, aiokafka's
+    0.6-0.9 s (the same records, measured side by side). It runs on the worker's event loop, which has
+    nothing else to do while its partitions are restored; it yields between fetches."""
     read, kept = list(read), list(kept)
     parts = [TopicPartition(topic, tp.partition) for tp in read]
-    consumer = KafkaConsumer(**client_config, enable_auto_commit=False, max_partition_fetch_bytes=8 << 20)
+    consumer = AIOKafkaConsumer(
+        **client_config, enable_auto_commit=False, auto_offset_reset="earliest",
+        max_partition_fetch_bytes=8 << 20, fetch_max_bytes=32 << 20,
+    )  # fmt: skip
+    await consumer.start()
     try:
-        ends = {
-            tp.partition: end
-            for tp, end in consumer.end_offsets(
-                [*parts, *(TopicPartition(topic, tp.partition) for tp in kept)]
-            ).items()
-        }
+        every = [*parts, *(TopicPartition(topic, tp.partition) for tp in kept)]
+        ends = {tp.partition: end for tp, end in (await consumer.end_offsets(every)).items()}
         entries: dict[bytes, bytes | None] = {}
-        pending = [tp for tp in parts if ends[tp.partition] > 0]
+        starts = await consumer.beginning_offsets(parts) if parts else {}
+        pending = [tp for tp in parts if ends[tp.partition] > starts[tp]]
         if not pending:
             return entries, ends
         consumer.assign(pending)
-        consumer.seek_to_beginning(*pending)
+        for tp in pending:
+            consumer.seek(tp, starts[tp])
         while pending:
-            for records in consumer.poll(timeout_ms=500, max_records=POLL_RECORDS).values():
+            fetched = await consumer.getmany(*pending, timeout_ms=500, max_records=POLL_RECORDS)
+            for records in fetched.values():
                 for record in records:
                     entries[record.key] = record.value
-            pending = [tp for tp in pending if consumer.position(tp) < ends[tp.partition]]
+            pending = [tp for tp in pending if await consumer.position(tp) < ends[tp.partition]]
         return entries, ends
     finally:
-        consumer.close(autocommit=False)
+        await consumer.stop()
 
 
 class StateTable(faust.Table[bytes, bytes]):
