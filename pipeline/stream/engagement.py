@@ -274,13 +274,20 @@ class EngagementBook:
         self._changed.clear()
         return changes
 
-    def restore(self, key: WindowKey, state: bytes) -> None:
+    def restore(self, key: WindowKey, state: bytes, closing_ms: int = NOTHING_CLOSES_MS) -> None:
+        """A saved window back. One that ends at or before `closing_ms` comes back closed, as
+        `close_passed` would leave it: without building the sets it would drop at once (most of a restore
+        near the end of a backlog, where nearly every window has closed)."""
         s = decode_window(state)
-        window = MinuteWindow(
-            s.likes, s.unlikes, s.comments, s.reposts,
-            _as_keys(s.engagers), _as_keys(s.event_ids),
-            s.closed_engagers, s.applied,
-        )  # fmt: skip
+        if closing_ms != NOTHING_CLOSES_MS and key[3] + MINUTE_MS <= closing_ms:
+            engagers = s.closed_engagers if s.engagers is None else len(s.engagers)
+            window = MinuteWindow(s.likes, s.unlikes, s.comments, s.reposts, None, None, engagers, s.applied)
+        else:
+            window = MinuteWindow(
+                s.likes, s.unlikes, s.comments, s.reposts,
+                _as_keys(s.engagers), _as_keys(s.event_ids),
+                s.closed_engagers, s.applied,
+            )  # fmt: skip
         self._windows[key[:3]][key[3]] = self._by_key[key] = window
         self._track(key, window)
 

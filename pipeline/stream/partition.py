@@ -107,13 +107,14 @@ class PartitionProcessor:
         were rejected) are forgotten, so the next events set them again."""
         restored = 0
         partition = self.partition
+        windows: list[tuple[tuple[str, str, str, int], bytes]] = []  # restored once the counters are known
         for raw_key, value in entries:
             if not belongs_to(raw_key, partition):
                 continue
             key = decode_key(raw_key)
             ns = key[1]
             if ns == WINDOW:
-                self.engagement.restore((key[2], key[3], key[4], key[5]), value)
+                windows.append(((key[2], key[3], key[4], key[5]), value))
             elif ns in (CLOCK, EARLY_REPLY):
                 self.sla.restore(ns, (key[2], key[3], key[4]), value)
             elif ns == COUNTERS:
@@ -127,6 +128,9 @@ class PartitionProcessor:
         if wall_ms is not None:
             self._forget_clocks_ahead(wall_ms + self.rules.max_clock_skew_ms)
         self.engagement.max_event_ms_by_topic = dict(c.max_event_ms_by_topic)
+        closing = self.engagement.closing_ms(input_topics, unread_topics=input_topics)
+        for window_key, value in windows:
+            self.engagement.restore(window_key, value, closing)
         self.engagement.close_passed(input_topics, unread_topics=input_topics)
         self.engagement.late_events, self.engagement.duplicate_events = c.late_events, c.duplicate_events
         self.sla_clock.restore(c.sla_event_ms, c.sla_anchor_wall_ms)

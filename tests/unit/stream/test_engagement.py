@@ -144,3 +144,29 @@ def test_every_event_of_one_message_counts() -> None:
     book = EngagementBook(allowed_lateness_ms=MIN)
     verdicts = [book.add(ev("like", f"e{i}", i), ("likes", 3)) for i in range(5)]
     assert verdicts == [Verdict.COUNTED] * 5 and book.drain_touched()[0].likes == 5
+
+
+def test_windows_restored_past_the_closing_time_come_back_as_closing_them_would_leave_them() -> None:
+    # A restore builds the windows it knows to be closed without their sets; the result must be what
+    # restoring every window open and then closing the passed ones gives (the path it replaced).
+    source = EngagementBook(allowed_lateness_ms=2 * MIN)
+    events = [ev("like", f"l{i}", i * 7, post=f"p{i % 3}", user=f"u{i % 5}") for i in range(120)]
+    events += [ev("repost", f"r{i}", i * 11, post=f"p{i % 2}", user=f"u{i % 4}") for i in range(60)]
+    for n, event in enumerate(events):
+        source.add(event, ("likes" if event.type == "like" else "reposts", n))
+    saved = source.drain_changes()
+    topics = ["likes", "reposts"]
+    old, new = EngagementBook(2 * MIN), EngagementBook(2 * MIN)
+    for book in (old, new):
+        book.max_event_ms_by_topic = dict(source.max_event_ms_by_topic)
+    closing = new.closing_ms(topics, unread_topics=topics)
+    for key, state in saved.items():
+        assert state is not None
+        old.restore(key, state)
+        new.restore(key, state, closing)
+    for book in (old, new):
+        book.close_passed(topics, unread_topics=topics)
+    closed = [key for key, w in new._by_key.items() if w.event_ids is None]
+    assert closed and len(closed) < len(saved), "some windows closed, some still open"
+    assert new._by_key == old._by_key
+    assert new.drain_touched() == old.drain_touched()
