@@ -1,5 +1,6 @@
-"""What the kafka-python consumers of the warehouse loader and the notifier share: subscribing once their
-topics are known, and repairing a group join that kafka-python strands.
+"""What the kafka-python clients of the warehouse loader, the notifier and the `pulse` commands share:
+describing just the topics they ask about, subscribing once their topics are known, and repairing a group
+join that kafka-python strands.
 
 ## Waiting for a topic's partitions to appear in a client's metadata
 A topic created a moment ago may not be in a client's metadata yet. A group leader that assigns before it
@@ -31,11 +32,28 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 
-from kafka import KafkaConsumer
+from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.coordinator.base import MemberState
+from kafka.errors import NoError
 
 log = logging.getLogger(__name__)
+
+
+def described_partitions(admin: KafkaAdminClient, topics: Iterable[str]) -> dict[str, list[int]]:
+    """The partitions, in order, of each of `topics` that exists and this client may describe (a topic it
+    may not describe is left out, as a listing would leave it out). Asks about these topics only: listing
+    every topic of a shared cluster, or loading a consumer's metadata of them all, cost 0.13-0.3 s of CPU
+    a call on the test broker (3,000-3,700 topics); describing a run's topics takes milliseconds."""
+    wanted = list(dict.fromkeys(topics))
+    if not wanted:
+        return {}
+    return {
+        d["name"]: sorted(p["partition_index"] for p in d["partitions"])
+        for d in admin.describe_topics(wanted)
+        if d["error_code"] == NoError.errno
+    }
 
 
 def known_partitions(consumer: KafkaConsumer, topic: str, timeout_s: float) -> set[int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.notify.ledger import described_partitions
+from pipeline.notify.ledger import wait_for_partitions
 
 UNKNOWN_TOPIC = 3
 
@@ -32,17 +32,17 @@ class FakeAdmin:
 
 def test_an_existing_topic_gives_its_partitions_in_order_from_one_description() -> None:
     admin = FakeAdmin("x-ledger", [2, 0, 1])
-    assert described_partitions(admin, "x-ledger") == [0, 1, 2]  # type: ignore[arg-type]
+    assert wait_for_partitions(admin, "x-ledger") == [0, 1, 2]  # type: ignore[arg-type]
     assert admin.described == [["x-ledger"]]
 
 
 def test_a_missing_topic_gives_none_at_once_without_a_wait() -> None:
     admin = FakeAdmin("x-ledger", [0], missing_for=100)
-    assert described_partitions(admin, "x-ledger") == []  # type: ignore[arg-type]
+    assert wait_for_partitions(admin, "x-ledger") == []  # type: ignore[arg-type]
     assert len(admin.described) == 1
 
 
 def test_a_topic_created_a_moment_ago_is_waited_for() -> None:
     admin = FakeAdmin("x-ledger", [0], missing_for=2)
-    assert described_partitions(admin, "x-ledger", wait_s=5) == [0]  # type: ignore[arg-type]
+    assert wait_for_partitions(admin, "x-ledger", wait_s=5) == [0]  # type: ignore[arg-type]
     assert len(admin.described) == 3
