@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.imports import packages_loaded
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,24 +68,11 @@ def test_pipeline_holds_its_rooms_and_at_most_three_modules_of_its_own() -> None
 
 def test_the_stream_worker_loads_no_clickhouse_client() -> None:
     """Not the stream package, nor the command line a worker starts through (`python -m pulse process`)."""
-    code = (
-        "import sys, pipeline.stream.app, pulse.cli; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('clickhouse_connect', 'chdb')))"
-    )
-    loaded = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert loaded.stdout.strip() == "[]"
+    code = "import pipeline.stream.app, pulse.cli"
+    assert packages_loaded(code, {"clickhouse_connect", "chdb"}) == []
 
 
 def test_the_settings_load_no_webhook_server() -> None:
     """Every `pulse` command loads the settings; aiohttp and aiokafka cost 0.3-0.4 s of CPU to import and
     only `pulse webhooks` (and the benchmarks driving it) needs them."""
-    code = (
-        "import sys, pulse.settings; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('aiohttp', 'aiokafka', 'faust')))"
-    )
-    loaded = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert loaded.stdout.strip() == "[]"
+    assert packages_loaded("import pulse.settings", {"aiohttp", "aiokafka", "faust"}) == []
