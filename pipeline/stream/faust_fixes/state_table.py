@@ -108,8 +108,8 @@ async def read_changelog(
         **client_config, enable_auto_commit=False, auto_offset_reset="earliest",
         max_partition_fetch_bytes=8 << 20, fetch_max_bytes=32 << 20,
     )  # fmt: skip
-    await consumer.start()
     try:
+        await consumer.start()
         every = [*parts, *(TopicPartition(topic, tp.partition) for tp in kept)]
         ends = {tp.partition: end for tp, end in (await consumer.end_offsets(every)).items()}
         entries: dict[bytes, bytes | None] = {}
