@@ -55,16 +55,29 @@ def parse_line(line: bytes | str, *, line_no: int | None = None) -> CanonicalEve
         raise exc.at_line(line_no) from None
 
 
+# An object closed and another opened on the same line: outside a string, never inside one JSON document.
+_TWO_ON_A_LINE = re.compile(rb"}[ \t\r]*{")
+
+
 def parse_lines(value: bytes) -> list[CanonicalEvent]:
     """Every line of an NDJSON value as events, in one compiled pass (blank lines skipped); raises
     `InvalidEvent` if any line breaks the contract, without saying which: `wire.decode_events` then goes
-    line by line for the reasons."""
+    line by line for the reasons.
+
+    msgspec's `decode_lines` reads any whitespace between documents as a separator, so it took two events
+    written on one line (`{...} {...}`) as two valid lines where `parse_line` refuses the line: a replay
+    published both and a worker counted both while `pulse validate` called the line bad. A value where an
+    object ends and another begins on one line goes line by line instead (also, harmlessly, one whose text
+    merely contains `} {`); the search costs about 0.08 us an event against 0.85 us for the decoding."""
     if len(value) > MAX_LINE_BYTES:  # a line that long would be accepted here: let the line check see it
         raise InvalidEvent(None, f"value is {len(value)} bytes, more than one line may be")
     try:
-        return _DECODER.decode_lines(value)
+        events = _DECODER.decode_lines(value)
     except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
         raise InvalidEvent(None, str(exc)) from None
+    if len(events) > 1 and _TWO_ON_A_LINE.search(value):
+        raise InvalidEvent(None, "an object ends and another begins on one line")
+    return events
 
 
 def validate(obj: Any) -> CanonicalEvent:

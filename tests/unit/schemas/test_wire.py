@@ -9,6 +9,7 @@ from schemas import (
     EventType,
     Rejected,
     Topics,
+    decode_events,
     decode_message,
     encode_event,
     encode_message,
@@ -111,3 +112,22 @@ def test_an_erasure_tick_names_its_person_and_no_other_tick_does() -> None:
         read_erasure(b"erase:{}")
     with pytest.raises(ValueError):
         read_tick(tick)  # an erasure is never taken for an end-of-input time
+
+
+def test_two_events_on_one_line_are_one_rejected_line_as_pulse_validate_says() -> None:
+    """The one-pass decoder took `{...} {...}` on one line for two valid lines, where the line-by-line
+    check (the reasons, `pulse validate`) refuses the line: now both agree, and the good lines around it
+    are kept."""
+    a, b, c = (validate(wire("like", event_id=f"e{i}")) for i in range(3))
+    for gap in (b" ", b"", b"\t ", b" \r "):
+        value = encode_event(a) + b"\n" + encode_event(b) + gap + encode_event(c) + b"\n" + encode_event(a)
+        events, rejected = decode_events(value)
+        assert events == [a, a], gap
+        assert [r.line for r in rejected] == [2], gap
+        assert "not valid JSON" in rejected[0].error.reason
+
+
+def test_braces_inside_a_text_do_not_change_what_is_decoded() -> None:
+    """`} {` inside a comment's text sends the value down the line-by-line path: same events."""
+    events = [validate(wire("comment", event_id=f"e{i}", text="it works } { honestly")) for i in range(3)]
+    assert decode_events(encode_message(events)) == (events, [])
