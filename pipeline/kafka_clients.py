@@ -26,19 +26,70 @@ A second fault of the same code is left alone: a join that finishes between two 
 on kafka-python's own thread) is thrown away by the next poll, which sends a new JoinGroup. For a group of
 one (the loader as `pulse run` starts it) that costs one more join; in a group of several members polled
 from one thread it was seen to rebalance without end.
+
+## Starting while a broker of the cluster is down
+A client's first requests go to whichever broker it picks; one that died a moment ago answers with a
+connection error (kafka-python 3.0.12 raises it rather than asking another broker), and a topic whose
+leader it was has no leader for a few seconds. Both are retriable in Kafka's own terms. A process that
+gave up on them at start-up exited while two brokers of three could serve it: seen as a notifier started
+by `pulse run` as the leader of a 3-broker cluster was killed, restarted three times within 7 s and ended
+the run. So a start-up is tried again on retriable errors for `PULSE_KAFKA__START_RETRY_S` (see
+`until_available`); a cluster that cannot be reached at all still fails on kafka-python's own bootstrap
+timeout, and errors that are not retriable (a refused topic, bad credentials) fail at once.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.coordinator.base import MemberState
-from kafka.errors import NoError
+from kafka.errors import NoError, RetriableError
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)  # between attempts at a start-up; the last repeats
+
+
+def is_retriable(exc: BaseException) -> bool:
+    """True if Kafka calls `exc`, or the Kafka error it was raised from, retriable: a broker unreachable or
+    restarting, a leader or controller moving, a topic not yet known."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, RetriableError):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def until_available(
+    attempt: Callable[[], T],
+    what: str,
+    within_s: float,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """`attempt()`'s result, trying it again after a retriable error (see `is_retriable`) for as long as
+    `within_s` seconds have not passed since the first try; any other error, and a retriable one after
+    that, is raised as it came. `attempt` cleans up after itself when it fails. Each retry is logged with
+    the error, naming `what` is being started."""
+    started = clock()
+    delays = iter(RETRY_DELAYS_S)
+    delay = 0.0
+    while True:
+        try:
+            return attempt()
+        except Exception as exc:
+            delay = next(delays, delay)
+            if not is_retriable(exc) or clock() + delay - started > within_s:
+                raise
+            log.warning("%s: %s; trying again in %.1f s", what, exc, delay)
+            sleep(delay)
 
 
 def described_partitions(admin: KafkaAdminClient, topics: Iterable[str]) -> dict[str, list[int]]:

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError, NoError, TopicAlreadyExistsError, for_code
+from kafka.errors import KafkaError, LeaderNotAvailableError, NoError, TopicAlreadyExistsError, for_code
 from pydantic import BaseModel, Field
 
-from pipeline.kafka_clients import described_partitions
+from pipeline.kafka_clients import described_partitions, until_available
 from pulse.errors import TopicError
 from pulse.wait_pace import WaitPace
 from schemas import KafkaSettings, Topics, durability_configs
@@ -85,7 +85,12 @@ class TopicInfo:
 
 def cluster_size(kafka: KafkaSettings) -> int:
     """The brokers the cluster reports, fenced ones (down for the moment) included: in KRaft a broker
-    stays registered when it stops, so this is the cluster's size, not how many brokers happen to be up."""
+    stays registered when it stops, so this is the cluster's size, not how many brokers happen to be up.
+    Tried again on retriable errors for `kafka.start_retry_s` (see pipeline.kafka_clients)."""
+    return until_available(lambda: _cluster_size(kafka), "describing the cluster", kafka.start_retry_s)
+
+
+def _cluster_size(kafka: KafkaSettings) -> int:
     admin = _admin(kafka)
     try:
         return len(admin.describe_cluster()["brokers"])
@@ -112,7 +117,24 @@ def ensure_topics(
 
     An existing topic is left as it is: changing a topic's partition count moves keys between partitions
     and breaks per-post ordering, so that is an operator's decision, not a side effect of starting up.
+
+    Tried again on retriable errors (a broker of the cluster down, the controller moving) for
+    `kafka.start_retry_s`: see pipeline.kafka_clients.
     """
+    return until_available(
+        lambda: _create_missing(kafka, wanted, replication_factor, retention_bytes, retention_ms),
+        "creating topics",
+        kafka.start_retry_s,
+    )
+
+
+def _create_missing(
+    kafka: KafkaSettings,
+    wanted: Mapping[str, int],
+    replication_factor: int,
+    retention_bytes: int,
+    retention_ms: Mapping[str, int] | None,
+) -> list[str]:
     admin = _admin(kafka)
     try:
         existing = existing_topics(admin, wanted)
@@ -140,15 +162,19 @@ def ensure_topics(
         # One request for them all: one by one, `ensure_topics` of a `pulse run`'s 11 topics took 0.64-0.79 s
         # (0.5 s of it creating them), 0.32-0.41 s so.
         answer = admin.create_topics(missing, raise_errors=False)
-        created, failed = [], []
+        created, failed, errors = [], [], []
         for topic in answer["topics"]:
             error = for_code(topic["error_code"])
             if error is NoError:
                 created.append(topic["name"])
             elif error is not TopicAlreadyExistsError:  # that one: another process created it meanwhile
                 failed.append(f"{topic['name']}: {error.__name__} {topic.get('error_message') or ''}".strip())
+                errors.append(error)
         if failed:
-            raise TopicError(f"cannot create topics on {kafka.bootstrap_servers}: {'; '.join(failed)}")
+            # Raised from the first topic's error, so a retriable one (the controller moving) is tried again.
+            raise TopicError(
+                f"cannot create topics on {kafka.bootstrap_servers}: {'; '.join(failed)}"
+            ) from errors[0]()
         return created
     except KafkaError as exc:
         raise TopicError(f"cannot create topics on {kafka.bootstrap_servers}: {exc}") from exc
@@ -157,7 +183,13 @@ def ensure_topics(
 
 
 def describe_topics(kafka: KafkaSettings) -> list[TopicInfo]:
-    """Every non-internal topic with its partition count, sorted by name."""
+    """Every non-internal topic with its partition count, sorted by name. Tried again on retriable errors
+    for `kafka.start_retry_s` (see pipeline.kafka_clients): a broker that has just started leads some
+    partitions only a moment later."""
+    return until_available(lambda: _describe_topics(kafka), "describing topics", kafka.start_retry_s)
+
+
+def _describe_topics(kafka: KafkaSettings) -> list[TopicInfo]:
     admin = _admin(kafka)
     try:
         names = [name for name in admin.list_topics() if not name.startswith("__")]
@@ -168,6 +200,10 @@ def describe_topics(kafka: KafkaSettings) -> list[TopicInfo]:
         consumer = KafkaConsumer(**kafka.client_config())
         try:
             ends = consumer.end_offsets(partitions) if partitions else {}
+        except KeyError as exc:
+            # kafka-python 3.0.12 leaves a partition without a leader (yet) out of its answer, then looks it
+            # up: seen as `pulse kafka up` failing with a traceback right after its broker started.
+            raise LeaderNotAvailableError(f"no leader for {exc} yet") from exc
         finally:
             consumer.close()
         return sorted(

@@ -38,6 +38,9 @@ class KafkaSettings(BaseModel):
     sasl_password: Secret | None = None
     ssl_cafile: str | None = None
     request_timeout_ms: int = Field(default=30_000, ge=1_000, le=600_000)
+    # How long a process's start-up is tried again while the cluster answers with retriable errors (a broker
+    # restarting, a leader moving): see pipeline.kafka_clients.
+    start_retry_s: float = Field(default=30.0, ge=0.0, le=600.0)
 
     @model_validator(mode="after")
     def _sasl_needs_protocol(self) -> KafkaSettings:

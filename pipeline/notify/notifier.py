@@ -48,7 +48,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, Offse
 from kafka.errors import KafkaError
 
 from pipeline.errors import NotifierKafkaError, PipelineError
-from pipeline.kafka_clients import rejoin_if_stranded
+from pipeline.kafka_clients import rejoin_if_stranded, until_available
 from pipeline.notify.destinations import Destination
 from pipeline.notify.held_back import AgeLimit, HeldBackReport, Message
 from pipeline.notify.ledger import DeliveryLedger, acknowledged, partitions_of
@@ -217,6 +217,11 @@ class Notifier:
     # --- the consumer side -----------------------------------------------------------------------------
 
     def _start_clients(self) -> list[str]:
+        """Opens the producer, the ledger and the consumer; tried again, from nothing, on retriable errors
+        (a broker of the cluster down) for `kafka.start_retry_s`: see pipeline.kafka_clients."""
+        return until_available(self._open_clients, "the notifier is starting", self.kafka.start_retry_s)
+
+    def _open_clients(self) -> list[str]:
         config = self.kafka.client_config()
         session_ms = int(self.settings.session_timeout_s * 1000)
         try:
@@ -234,16 +239,21 @@ class Notifier:
             )  # fmt: skip
             partitions_of(self._consumer, self.topics.alerts)  # see pipeline.kafka_clients
             self._consumer.subscribe([self.topics.alerts], listener=self._rebalances)
-        except (KafkaError, OSError) as exc:
+        except (KafkaError, OSError, NotifierKafkaError) as exc:
+            self._close_clients()
+            if isinstance(exc, NotifierKafkaError):
+                raise
             raise NotifierKafkaError(f"cannot reach Kafka at {self.kafka.bootstrap_servers}: {exc}") from exc
         return keys
 
     def _close_clients(self) -> None:
         if self._consumer is not None:
             self._consumer.close(autocommit=False)
+            self._consumer = None
         self.ledger.stop()
         if self._producer is not None:
             self._producer.close(timeout=10)
+            self._producer = None
 
     def _poll_blocking(self, pause: bool, known: frozenset[TopicPartition]) -> _Polled:
         consumer = self._consumer

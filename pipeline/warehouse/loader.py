@@ -28,7 +28,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from pipeline.errors import PipelineError, SinkStopped, WarehouseError
-from pipeline.kafka_clients import known_partitions, rejoin_if_stranded
+from pipeline.kafka_clients import known_partitions, rejoin_if_stranded, until_available
 from pipeline.warehouse.source_watch import SourceWatch
 from pipeline.warehouse.table_sink import SinkSettings, SinkStats, TableSink, TableSpec
 from schemas import KafkaSettings
@@ -100,11 +100,27 @@ class WarehouseLoader:
         self._watch_tp: TopicPartition | None = TopicPartition(source_watch[1], 0) if source_watch else None
 
     def start(self) -> WarehouseLoader:
+        """Opens the clients (tried again on retriable errors, a broker of the cluster down, for
+        `kafka.start_retry_s`: see pipeline.kafka_clients) and starts loading on a thread of its own."""
+        topics = [topic for route in self.routes for topic in route.topics]
+        if len(set(topics)) != len(topics):
+            raise PipelineError(f"a topic feeds two tables: {topics}")
+        consumer = until_available(lambda: self._open_clients(topics), "the loader is starting",
+                                   self.kafka.start_retry_s)  # fmt: skip
+        for route in self.routes:
+            sink = TableSink(
+                route.spec, consumer, self.client, self._dead_letter, self.settings,
+                should_stop=self._stop.is_set,
+            )  # fmt: skip
+            self.sinks[route.spec.table] = sink
+            self._table_of.update(dict.fromkeys(route.topics, sink))
+        self._thread = threading.Thread(target=self._run, name="loader", daemon=True)
+        self._thread.start()
+        return self
+
+    def _open_clients(self, topics: list[str]) -> KafkaConsumer:
         try:
             self._producer = KafkaProducer(**self.kafka.client_config(), acks="all", linger_ms=5)
-            topics = [topic for route in self.routes for topic in route.topics]
-            if len(set(topics)) != len(topics):
-                raise PipelineError(f"a topic feeds two tables: {topics}")
             self._consumer = KafkaConsumer(
                 **self.kafka.client_config(),
                 group_id=self.group,
@@ -124,32 +140,30 @@ class WarehouseLoader:
                     f"the loader's topics do not exist (create them with `pulse topics`): {missing}"
                 )
             self._consumer.subscribe(topics)  # only now: see pipeline.kafka_clients
-            for route in self.routes:
-                sink = TableSink(
-                    route.spec, self._consumer, self.client, self._dead_letter, self.settings,
-                    should_stop=self._stop.is_set,
-                )  # fmt: skip
-                self.sinks[route.spec.table] = sink
-                self._table_of.update(dict.fromkeys(route.topics, sink))
-        except KafkaError as exc:
-            self.stop()
+            return self._consumer
+        except (KafkaError, PipelineError) as exc:
+            self._close_clients()
+            if isinstance(exc, PipelineError):
+                raise
             raise PipelineError(
                 f"the loader cannot reach Kafka at {self.kafka.bootstrap_servers}: {exc}"
             ) from exc
-        self._thread = threading.Thread(target=self._run, name="loader", daemon=True)
-        self._thread.start()
-        return self
 
     def stop(self, timeout_s: float = 60.0) -> None:
         """Flushes every batch (insert, then commit) and closes the consumer."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
+        self._close_clients()
+
+    def _close_clients(self) -> None:
         if self._consumer is not None:
             self._consumer.close(autocommit=False)
+            self._consumer = None
         if self._producer is not None:
             self._producer.flush(timeout=30)
             self._producer.close(timeout=30)
+            self._producer = None
 
     def stats(self) -> dict[str, SinkStats]:
         return {table: sink.stats for table, sink in self.sinks.items()}
