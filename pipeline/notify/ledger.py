@@ -44,6 +44,10 @@ from schemas import KafkaSettings, durability_configs
 from schemas.outputs import Alert
 
 CATCH_UP_TIMEOUT_S = 60.0
+# kafka-python 3.0.12 waits for a ListOffsets answer as long as the whole call may take: one request to a
+# broker that is restarting (connected, not answering) used up the default 30 s, and with it the notifier's
+# start-up window (seen in CI). Ten seconds a call leaves the start-up time to try again with new clients.
+OFFSETS_TIMEOUT_MS = 10_000
 WRITE_TIMEOUT_S = 30.0
 # Held-back alerts per ledger record: a backfill holds back every alert, and a record (a send and its
 # acknowledgement) each cost the notifier about as much CPU as the stream worker spent on the whole replay
@@ -169,8 +173,8 @@ class DeliveryLedger:
         deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
         try:
             partitions = list(reader.assignment())
-            end = reader.end_offsets(partitions)
-            while any(reader.position(tp) < end[tp] for tp in partitions):
+            end = reader.end_offsets(partitions, timeout_ms=OFFSETS_TIMEOUT_MS)
+            while any(reader.position(tp, timeout_ms=OFFSETS_TIMEOUT_MS) < end[tp] for tp in partitions):
                 if time.monotonic() > deadline:
                     raise NotifierKafkaError(
                         f"reading the delivery ledger {self.topic} took over {CATCH_UP_TIMEOUT_S:.0f} s"
