@@ -15,7 +15,9 @@ PipelineError
                          `retryable`, `retry_after_s` (what the API asked for), `status` (HTTP)
  +-- NotifierKafkaError  the notifier could not reach Kafka, or create, read or write its delivery ledger
  +-- RecoveryStalled     a worker's table recovery received no changelog record for too long: it stops,
-                         to be started again
+ |                       to be started again
+ +-- DeliveryStalled     a worker's producer did not deliver what it held for too long: it stops, to be
+                         started again
 """
 
 from __future__ import annotations
@@ -90,3 +92,7 @@ class SinkStopped(PipelineError):
 
 class RecoveryStalled(PipelineError):
     """A worker's table recovery has changelog records left to read and received none for too long."""
+
+
+class DeliveryStalled(PipelineError):
+    """A worker's producer, flushed before an offset commit, did not deliver what it held in time."""

@@ -95,6 +95,7 @@ def build_app(
         key_serializer="raw",  # the table's changelog: our own msgpack bytes
         value_serializer="raw",
     )
+    app.delivery_stall_s = settings.delivery_stall_s
     # Compacted, and compacted within a day of a value being replaced: `pulse erase` saves a person's
     # windows and clocks again without them, and only compaction removes the older values from the log.
     # Restored in bulk when a worker gains a partition (faust_fixes.state_table), not record by record.

@@ -90,6 +90,13 @@ class ProcessorSettings(BaseModel):
         description="how long a worker's state recovery may receive no changelog record, with records left "
         "to read, before the worker stops with an error to be started again",
     )
+    delivery_stall_s: float = Field(
+        default=60.0,
+        ge=10,
+        le=3_600,
+        description="how long the worker's producer may take to deliver what it holds before an offset "
+        "commit; then the worker stops with an error, to be started again",
+    )
     spike_alerts: bool = Field(
         default=True, description="raise `engagement_spike` alerts (docs/alerts.md has the definition)"
     )

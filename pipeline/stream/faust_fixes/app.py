@@ -37,8 +37,12 @@ class PulseApp(faust.App):
         """None: the table lives in memory (and its changelog), so nothing is written to disk, and faust's
         `<app id>-data/v1/tables` directories would only pile up in the worker's working directory."""
 
+    delivery_stall_s = IdempotentProducer.delivery_stall_s  # build_app sets it from the settings
+
     def _new_producer(self) -> ProducerT:
-        return IdempotentProducer(self.transport, loop=self.loop, beacon=self.beacon)
+        producer = IdempotentProducer(self.transport, loop=self.loop, beacon=self.beacon)
+        producer.delivery_stall_s = self.delivery_stall_s
+        return producer
 
     def _new_consumer(self) -> ConsumerT:
         return ProcessedAckConsumer(

@@ -36,6 +36,7 @@ MEMBERS: tuple[Member, ...] = (
     # producer.IdempotentProducer
     Member("faust.transport.drivers.aiokafka:Producer", "_settings_extra", ("self",), "IdempotentProducer"),
     Member("faust.transport.drivers.aiokafka:Producer", "_ensure_producer", ("self",), "send_records"),
+    Member("faust.transport.drivers.aiokafka:Producer", "flush", ("self",), "IdempotentProducer.flush"),
     Member("aiokafka.producer.producer:AIOKafkaProducer", "create_batch", ("self",), "send_records"),
     Member(
         "aiokafka.producer.producer:AIOKafkaProducer",

@@ -9,6 +9,7 @@ from typing import Any
 import faust
 import pytest
 
+from pipeline.errors import DeliveryStalled
 from pipeline.stream.app import build_app
 from pipeline.stream.faust_fixes import FETCH_MAX_WAIT_MS
 from pipeline.stream.settings import ProcessorSettings
@@ -163,3 +164,38 @@ def test_an_agent_that_fails_stops_the_worker_instead_of_committing_and_going_on
     agent = next(iter(built.agents.values()))
     asyncio.run(agent._on_error(agent, failure))  # what faust calls when the agent raises
     assert crashed == [failure]
+
+
+def test_a_flush_that_does_not_finish_in_time_stops_the_worker_before_any_commit() -> None:
+    """aiokafka was seen waiting on a batch for good after a partition leader's restart; faust awaits the
+    flush before each commit, so the worker committed nothing more and its run never ended."""
+    built = build_app(
+        ProcessorSettings(delivery_stall_s=10), KafkaSettings(), Topics(), partitions=2, replication_factor=1
+    )
+    built.finalize()
+    crashed: list[BaseException] = []
+
+    async def crash(reason: BaseException) -> None:
+        crashed.append(reason)
+
+    class Aiokafka:  # what faust's flush awaits after its own buffer: here a flush that never ends, or does
+        def __init__(self, ends: bool) -> None:
+            self.ends = ends
+
+        async def flush(self) -> None:
+            await asyncio.sleep(0 if self.ends else 3_600)
+
+    built.crash = crash  # type: ignore[method-assign]
+    producer = built.producer
+    assert producer.delivery_stall_s == 10  # from the settings
+    producer.delivery_stall_s = 0.2
+
+    async def flush(ends: bool) -> None:
+        producer._producer = Aiokafka(ends)
+        await producer.flush()
+
+    asyncio.run(flush(ends=True))
+    assert crashed == []
+    with pytest.raises(DeliveryStalled, match=r"within 0\.2 s"):
+        asyncio.run(flush(ends=False))
+    assert len(crashed) == 1 and isinstance(crashed[0], DeliveryStalled)
