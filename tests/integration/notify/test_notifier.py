@@ -157,6 +157,23 @@ def notify_process(
     return start
 
 
+def stop_once_delivered(
+    notifier: subprocess.Popen[bytes],
+    delivered: Callable[[], bool],
+    log: Path,
+    within_s: float,
+    stop_s: float,
+) -> None:
+    """Waits until `delivered()` (the notifier still running), lets anything posted twice arrive, then
+    stops it with SIGTERM, which must end it with exit code 0 within `stop_s`. The caller kills it if this
+    raises."""
+    eventually(lambda: delivered() or notifier.poll() is not None, within_s, "every alert delivered")
+    assert notifier.poll() is None, log.read_text()[-4000:]
+    time.sleep(0.5)  # anything posted twice would arrive now
+    notifier.send_signal(signal.SIGTERM)
+    assert notifier.wait(stop_s) == 0, log.read_text()[-4000:]
+
+
 def alert_ids(apis: DestinationApis) -> list[str]:
     """Every alert id the webhook received, alone or in digests (its documents carry them all)."""
     return [a["alert_id"] for r in apis.delivered("webhook") for a in r.body["alerts"]]
@@ -283,10 +300,9 @@ def test_kill_9_mid_way_then_restart_delivers_everything_once(
     assert before == {"slack": 14, "telegram": 24, "webhook": 34}
     second = start()
     try:
-        eventually(lambda: all(len(apis.delivered(api)) >= 60 for api in before) or second.poll() is not None, 60, "all delivered after the restart")  # fmt: skip
-        time.sleep(0.5)  # anything posted twice would arrive now
-        second.send_signal(signal.SIGTERM)
-        assert second.wait(30) == 0, log.read_text()[-3000:]
+        stop_once_delivered(
+            second, lambda: all(len(apis.delivered(api)) >= 60 for api in before), log, 60, 30
+        )
     finally:
         if second.poll() is None:
             second.kill()

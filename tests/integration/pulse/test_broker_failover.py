@@ -38,9 +38,9 @@ from tests.integration.notify.test_notifier import (
     TOKEN,
     alert,
     alert_ids,
-    eventually,
     notify_process,
     produce,
+    stop_once_delivered,
 )
 from tests.integration.pulse.test_run_end_to_end import assert_tables_match, scenario_run
 
@@ -201,15 +201,7 @@ def test_a_notifier_started_while_a_broker_is_down_starts_and_delivers_each_aler
         if returns_after_s is not None:
             time.sleep(returns_after_s)
             cluster.bring_back()
-        eventually(
-            lambda: len(alert_ids(apis)) >= len(alerts) or notifier.poll() is not None,
-            90,
-            "every alert delivered",
-        )
-        assert notifier.poll() is None, log.read_text()[-4000:]
-        time.sleep(0.5)  # anything posted twice would arrive now
-        notifier.send_signal(signal.SIGTERM)
-        assert notifier.wait(60) == 0, log.read_text()[-4000:]
+        stop_once_delivered(notifier, lambda: len(alert_ids(apis)) >= len(alerts), log, 90, 60)
     finally:
         if notifier.poll() is None:
             notifier.kill()
